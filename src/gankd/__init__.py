@@ -1,0 +1,34 @@
+"""gankd: knowledge transfer and distillation for GANs trained on scarce data.
+
+The Python API mirrors the CLI (`gankd data show` -> `gankd.show_data`, and so on); names are
+imported on first use so that `import gankd` and `gankd --help` stay fast.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_API = {
+    # data (gankd data ...)
+    "open_source": "gankd.data.spec", "ImageDataset": "gankd.data.dataset",
+    "list_builtins": "gankd.data.preview", "show_data": ("gankd.data.preview", "show"),
+    "export_data": ("gankd.data.splits", "export"), "make_split": "gankd.data.splits",
+    "verify_split": "gankd.data.splits", "load_split": "gankd.data.splits",
+    # networks and checkpoints (gankd info)
+    "StyleGAN2Config": "gankd.nets", "Generator": "gankd.nets", "Discriminator": "gankd.nets",
+    "save_checkpoint": "gankd.checkpoint", "load_checkpoint": "gankd.checkpoint",
+    "describe_checkpoint": ("gankd.checkpoint", "describe"),
+    # sampling (gankd generate)
+    "generate": "gankd.generate", "sample": "gankd.generate",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'gankd' has no attribute {name!r}")
+    module, attr = _API[name] if isinstance(_API[name], tuple) else (_API[name], name)
+    value = getattr(import_module(module), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,3 @@
+from gankd.cli import main
+
+main()

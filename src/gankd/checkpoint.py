@@ -1,0 +1,126 @@
+"""gankd checkpoints: one safetensors file, weights as tensors and everything else as JSON metadata.
+
+Tensor names are `<role>.<parameter>` (roles `G`, `G_ema`, `D`; later also optimizer and method
+state). The header's metadata key `gankd` holds JSON: format version, architecture, its config,
+the roles present, and training facts (step, images seen, data) when known. A safetensors file
+holds no code, so loading one cannot execute anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankd.errors import CheckpointError
+from gankd.fileio import atomic_write, new_file
+from gankd.nets import ARCHITECTURES
+
+FORMAT, VERSION = "gankd", 1
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    meta: dict
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.meta["roles"])
+
+    @property
+    def config(self):
+        config_cls, _ = ARCHITECTURES[self.meta["arch"]]
+        return config_cls.from_dict(self.meta["config"])
+
+    def network(self, role: str) -> nn.Module:
+        """Rebuild one network (e.g. "G_ema") with its weights, in eval mode."""
+        if role not in self.roles:
+            raise CheckpointError(f"{self.path}: no {role} network (it has {', '.join(self.roles)})")
+        _, classes = ARCHITECTURES[self.meta["arch"]]
+        net = classes[role](self.config)
+        prefix = f"{role}."
+        state = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise CheckpointError(f"{self.path}: {role} weights do not fit its config ({first})") from None
+        return net.eval().requires_grad_(False)
+
+    def generator(self) -> nn.Module:
+        """The generator to sample from: G_ema when present, else G."""
+        return self.network("G_ema" if "G_ema" in self.roles else "G")
+
+
+def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], arch: str = "stylegan2",
+                    force: bool = False, **facts) -> Path:
+    """Write networks and JSON-serialisable facts (step, data, ...) atomically to one file."""
+    from safetensors.torch import save
+
+    path = new_file(path, force=force)
+    configs = {json.dumps(net.cfg.to_dict(), sort_keys=True) for net in nets.values()}
+    if len(configs) != 1:
+        raise ValueError("all networks of a checkpoint must share one config")
+    meta = {"format": FORMAT, "version": VERSION, "arch": arch, "config": json.loads(configs.pop()),
+            "roles": list(nets), **facts}
+    tensors = {f"{role}.{k}": v.detach().cpu().clone() for role, net in nets.items()
+               for k, v in net.state_dict().items()}
+    atomic_write(path, save(tensors, metadata={FORMAT: json.dumps(meta)}))
+    return path
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """The checkpoint's metadata, reading only the header."""
+    return _open(Path(path), tensors=False).meta
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    return _open(Path(path), tensors=True)
+
+
+def _open(path: Path, tensors: bool) -> Checkpoint:
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            data = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
+    except Exception as err:  # safetensors raises several types for foreign or damaged files
+        raise CheckpointError(f"{path}: not a readable gankd checkpoint (truncated, or another format: "
+                              f"{str(err).splitlines()[0][:120]})") from None
+    if FORMAT not in header:
+        raise CheckpointError(f"{path}: a safetensors file, but not a gankd checkpoint (no gankd metadata)")
+    try:
+        meta = json.loads(header[FORMAT])
+        if meta["arch"] not in ARCHITECTURES:
+            raise CheckpointError(f"{path}: unknown architecture {meta['arch']!r}")
+        if meta["version"] > VERSION:
+            raise CheckpointError(f"{path}: checkpoint format {meta['version']} is newer than this gankd "
+                                  f"({VERSION}); upgrade gankd")
+        meta["roles"], meta["config"]  # noqa: B018 - both must exist
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: damaged gankd metadata ({err})") from None
+    return Checkpoint(path, meta, data)
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """What `gankd info` prints: architecture, resolution, parameter counts, training facts."""
+    ckpt = _open(Path(path), tensors=False)
+    cfg = ckpt.config
+    _, classes = ARCHITECTURES[ckpt.meta["arch"]]
+    with torch.device("meta"):  # build without memory to count parameters
+        params = {role: sum(p.numel() for p in classes[role](cfg).parameters()) for role in ckpt.roles}
+    facts = {k: v for k, v in ckpt.meta.items() if k not in ("format", "version", "arch", "config", "roles")}
+    return {"path": str(path), "format": f"gankd v{ckpt.meta['version']}", "architecture": ckpt.meta["arch"],
+            "resolution": cfg.resolution, "image channels": cfg.img_channels,
+            "conditioning dims": cfg.c_dim, "z/w dims": f"{cfg.z_dim}/{cfg.w_dim}", "mapping layers": cfg.n_mlp,
+            "channels": {f"{2 ** r}": cfg.channels(2 ** r) for r in range(2, cfg.log_size + 1)},
+            "networks": {role: f"{n:,} parameters" for role, n in params.items()}, **facts}

@@ -1,0 +1,146 @@
+"""The `gankd` command: a thin layer over the Python API. Errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gankd.errors import GankdError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="gankd: GANs for scarce data, by transfer and distillation.")
+data_app = typer.Typer(no_args_is_help=True, help="Built-in data sets, exports and few-shot splits.")
+app.add_typer(data_app, name="data")
+
+SPEC_HELP = "a built-in set with filters (emoji:group=animals,tone=none), a folder, or a zip"
+
+
+def say(text: str) -> None:
+    typer.echo(text)
+
+
+@data_app.command("list")
+def data_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the built-in data sets with their label fields and counts."""
+    from gankd.data.preview import list_builtins
+
+    rows = list_builtins()
+    if as_json:
+        say(json.dumps(rows, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("set", "images", "label fields (distinct values)", "options", "description")
+    for r in rows:
+        table.add_row(r["name"], str(r["images"]), ", ".join(f"{k} ({v})" for k, v in r["fields"].items()),
+                      ", ".join(r["options"]) or "-", r["description"])
+    Console().print(table)
+
+
+@data_app.command("show")
+def data_show(spec: str = typer.Argument(..., help=SPEC_HELP),
+              out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write [default: <spec>.png]"),
+              n: int = typer.Option(64, help="number of images"),
+              res: int = typer.Option(64, help="tile resolution"),
+              seed: int = typer.Option(0, help="seed of the random choice of images"),
+              force: bool = typer.Option(False, help="replace an existing file")) -> None:
+    """Write a grid PNG of a data set's images."""
+    from gankd.data.preview import show
+
+    say(str(show(spec, out, n=n, resolution=res, seed=seed, force=force)))
+
+
+@data_app.command("export")
+def data_export(spec: str = typer.Argument(..., help=SPEC_HELP),
+                out_dir: Path = typer.Argument(..., help="new folder to write"),
+                res: Optional[int] = typer.Option(None, help="crop and resize to this resolution")) -> None:
+    """Write a data set's images as PNGs, with labels.json (and dataset.json when conditional)."""
+    from gankd.data.spec import open_source
+    from gankd.data.splits import export
+
+    source = open_source(spec)
+    say(f"{export(source, out_dir, res)}: {len(source)} images")
+
+
+@data_app.command("split")
+def data_split(spec: str = typer.Argument(..., help=SPEC_HELP),
+               out_dir: Path = typer.Argument(..., help="new folder for train/, eval/ and manifest.json"),
+               shots: int = typer.Option(10, help="number of training images"),
+               seed: int = typer.Option(0, help="seed of the split")) -> None:
+    """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest."""
+    from gankd.data.spec import open_source
+    from gankd.data.splits import make_split
+
+    manifest = make_split(open_source(spec), shots, seed, out_dir, spec)
+    say(f"{out_dir}: {manifest['shots']} training shots, {manifest['total'] - manifest['shots']} evaluation images")
+
+
+@data_app.command("verify")
+def data_verify(split_dir: Path = typer.Argument(..., help="a folder written by `gankd data split`")) -> None:
+    """Check a split folder against its manifest (files and sha256)."""
+    from gankd.data.splits import verify_split
+
+    manifest = verify_split(split_dir)
+    say(f"{split_dir}: OK, {len(manifest['files'])} files match the manifest")
+
+
+@app.command()
+def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
+             seeds: str = typer.Option("0-15", help="seeds, e.g. 0-15 or 1,5,9"),
+             trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
+             noise: str = typer.Option("const", help="noise mode: const, random or none"),
+             class_index: Optional[int] = typer.Option(None, "--class", help="class of a conditional generator"),
+             grid: Optional[Path] = typer.Option(None, help="write a grid PNG here"),
+             outdir: Optional[Path] = typer.Option(None, help="write one PNG per seed into this new folder"),
+             batch: int = typer.Option(16, help="batch size"),
+             device: str = typer.Option("cpu", help="torch device"),
+             force: bool = typer.Option(False, help="replace an existing grid file")) -> None:
+    """Generate images from a checkpoint."""
+    from gankd.generate import generate as run
+
+    for path in run(ckpt, seeds, grid_path=grid, outdir=outdir, force=force, truncation=trunc,
+                    noise_mode=noise, class_index=class_index, batch_size=batch, device=device):
+        say(str(path))
+
+
+@app.command()
+def info(ckpt: Path = typer.Argument(..., help="checkpoint"),
+         as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Describe a checkpoint: architecture, resolution, parameters, training step and data."""
+    from gankd.checkpoint import describe
+
+    facts = describe(ckpt)
+    if as_json:
+        say(json.dumps(facts, indent=1))
+        return
+    for key, value in facts.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        say(f"{key:>18}: {value}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everything the demo writes")) -> None:
+    """Tour of what works today on built-in data: grids, a few-shot split, a StyleGAN2 and its samples."""
+    from gankd.demo import run_demo
+
+    for line in run_demo(out):
+        say(line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app(args=argv, prog_name="gankd")
+    except GankdError as err:
+        message = str(err).strip().splitlines()
+        typer.echo(f"gankd: error: {message[-1] if message else type(err).__name__}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("gankd: interrupted", err=True)
+        sys.exit(130)

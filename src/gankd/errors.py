@@ -1,0 +1,17 @@
+"""User-facing errors: the CLI prints them as one line and exits non-zero, never a traceback."""
+
+
+class GankdError(Exception):
+    """A problem with the user's input or environment, described in one line."""
+
+
+class DataError(GankdError):
+    """Unusable data: a missing folder, an undecodable image, a bad data-set spec."""
+
+
+class CheckpointError(GankdError):
+    """A checkpoint that is missing, truncated, of a foreign format or inconsistent."""
+
+
+class OutputExistsError(GankdError):
+    """Refusal to overwrite something that already exists."""

@@ -1,0 +1,226 @@
+"""StyleGAN2 generator (skip architecture) and discriminator (residual), in pure PyTorch.
+
+Parameter names mirror rosinality/stylegan2-pytorch (`style`, `input`, `conv1`, `to_rgb1`,
+`convs`, `to_rgbs`, `noises`; `convs`, `final_conv`, `final_linear`), extended by an optional
+conditioning input: an embedding of `c` concatenated to z before the mapping network, and a
+projection head in the discriminator, D(x, c) = psi(phi(x)) + <W c, phi(x)> / sqrt(dim). That
+serves class labels and DIP's feature priors alike.
+
+Both networks return per-block features on request (``return_features=True``) so that
+distillation methods need no forward hooks. Feature names are ``b{resolution}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankd.nets.layers import (ConstantInput, ConvLayer, EqualLinear, PixelNorm, ResBlock, StyledConv,
+                               ToRGB, minibatch_stddev)
+
+MIN_RESOLUTION, MAX_RESOLUTION = 8, 1024
+
+
+@dataclass(frozen=True)
+class StyleGAN2Config:
+    """Architecture of a StyleGAN2 pair; channels at resolution r are min(channel_base // r, channel_max)."""
+
+    resolution: int = 32
+    img_channels: int = 3
+    z_dim: int = 512
+    w_dim: int = 512
+    n_mlp: int = 8
+    lr_mlp: float = 0.01
+    channel_base: int = 32768
+    channel_max: int = 512
+    c_dim: int = 0
+    mbstd_group: int = 4
+    blur_kernel: tuple[int, ...] = (1, 3, 3, 1)
+
+    def __post_init__(self):
+        r = self.resolution
+        if not (MIN_RESOLUTION <= r <= MAX_RESOLUTION and r & (r - 1) == 0):
+            raise ValueError(f"resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}, got {r}")
+        for name in ("img_channels", "z_dim", "w_dim", "channel_base", "channel_max", "mbstd_group"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.c_dim < 0 or self.n_mlp < 1:
+            raise ValueError("c_dim must be >= 0 and n_mlp >= 1")
+        object.__setattr__(self, "blur_kernel", tuple(self.blur_kernel))
+
+    def channels(self, res: int) -> int:
+        return max(1, min(self.channel_base // res, self.channel_max))
+
+    @property
+    def log_size(self) -> int:
+        return int(math.log2(self.resolution))
+
+    @property
+    def num_ws(self) -> int:
+        """Number of per-layer style vectors the synthesis network consumes."""
+        return self.log_size * 2 - 2
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "blur_kernel": list(self.blur_kernel)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleGAN2Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown StyleGAN2 settings: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if k == "blur_kernel" else v for k, v in d.items()})
+
+
+def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8)
+
+
+class Generator(nn.Module):
+    """z (+ c) -> mapping -> w -> skip synthesis network -> image in [-1, 1] (unclamped)."""
+
+    def __init__(self, cfg: StyleGAN2Config):
+        super().__init__()
+        self.cfg = cfg
+        w_dim, bk = cfg.w_dim, cfg.blur_kernel
+        if cfg.c_dim:
+            self.embed = EqualLinear(cfg.c_dim, w_dim)
+        mapping_in = cfg.z_dim + (w_dim if cfg.c_dim else 0)
+        self.style = nn.Sequential(PixelNorm(), *[
+            EqualLinear(mapping_in if i == 0 else w_dim, w_dim, lr_mul=cfg.lr_mlp, activation=True)
+            for i in range(cfg.n_mlp)])
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+        ch = cfg.channels
+        self.input = ConstantInput(ch(4))
+        self.conv1 = StyledConv(ch(4), ch(4), 3, w_dim, blur_kernel=bk)
+        self.to_rgb1 = ToRGB(ch(4), w_dim, cfg.img_channels, upsample=False)
+        self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
+        self.noises = nn.Module()
+        num_layers = (cfg.log_size - 2) * 2 + 1
+        for i in range(num_layers):
+            res = 2 ** ((i + 5) // 2)
+            self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, res, res))
+        in_ch = ch(4)
+        for log_res in range(3, cfg.log_size + 1):
+            out_ch = ch(2 ** log_res)
+            self.convs.append(StyledConv(in_ch, out_ch, 3, w_dim, upsample=True, blur_kernel=bk))
+            self.convs.append(StyledConv(out_ch, out_ch, 3, w_dim, blur_kernel=bk))
+            self.to_rgbs.append(ToRGB(out_ch, w_dim, cfg.img_channels, blur_kernel=bk))
+            in_ch = out_ch
+        self.num_layers = num_layers
+
+    @property
+    def num_ws(self) -> int:
+        return self.cfg.num_ws
+
+    def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
+        """z [B, z_dim] (+ c [B, c_dim]) -> w [B, w_dim], truncated toward `w_avg` when psi < 1."""
+        if self.cfg.c_dim:
+            if c is None:
+                raise ValueError(f"this generator is conditional: pass c with {self.cfg.c_dim} values per sample")
+            z = torch.cat([normalize_2nd_moment(z), normalize_2nd_moment(self.embed(c))], dim=1)
+        w = self.style(z)
+        if truncation_psi != 1:
+            w = self.w_avg.lerp(w, truncation_psi)
+        return w
+
+    @torch.no_grad()
+    def estimate_w_avg(self, n: int = 4096, seed: int = 0, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Set `w_avg` to the mean of w over n random z (for models whose training did not track it)."""
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.cfg.z_dim, generator=gen).to(self.w_avg.device)
+        if self.cfg.c_dim and c is None:
+            c = torch.zeros(n, self.cfg.c_dim, device=z.device)
+        self.w_avg.copy_(self.mapping(z, c).mean(0))
+        return self.w_avg
+
+    def noise_inputs(self, mode: str) -> list[torch.Tensor | None]:
+        """'random': fresh noise each call; 'const': the stored noise buffers; 'none': no noise."""
+        if mode == "random":
+            return [None] * self.num_layers
+        if mode == "const":
+            return [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+        if mode == "none":
+            return [getattr(self.noises, f"noise_{i}").new_zeros(()) for i in range(self.num_layers)]
+        raise ValueError(f"noise mode must be random, const or none, not {mode!r}")
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random",
+                  noise: list[torch.Tensor | None] | None = None, return_features: bool = False):
+        """ws [B, num_ws, w_dim] (or [B, w_dim], broadcast) -> image [B, C, R, R] (+ per-block features)."""
+        if ws.ndim == 2:
+            ws = ws[:, None].expand(-1, self.num_ws, -1)
+        if ws.shape[1] != self.num_ws:
+            raise ValueError(f"expected {self.num_ws} style vectors per sample, got {ws.shape[1]}")
+        noise = noise if noise is not None else self.noise_inputs(noise_mode)
+        feats: dict[str, torch.Tensor] = {}
+        x = self.input(ws.shape[0])
+        x = self.conv1(x, ws[:, 0], noise=noise[0])
+        skip = self.to_rgb1(x, ws[:, 1])
+        feats["b4"] = x
+        i = 1
+        for conv_up, conv, to_rgb in zip(self.convs[::2], self.convs[1::2], self.to_rgbs):
+            x = conv_up(x, ws[:, i], noise=noise[i])
+            x = conv(x, ws[:, i + 1], noise=noise[i + 1])
+            skip = to_rgb(x, ws[:, i + 2], skip)
+            feats[f"b{x.shape[-1]}"] = x
+            i += 2
+        return (skip, feats) if return_features else skip
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                noise_mode: str = "random", return_features: bool = False):
+        w = self.mapping(z, c, truncation_psi)
+        return self.synthesis(w, noise_mode=noise_mode, return_features=return_features)
+
+
+class Discriminator(nn.Module):
+    """Residual discriminator with minibatch-stddev; conditional through a projection head."""
+
+    def __init__(self, cfg: StyleGAN2Config):
+        super().__init__()
+        self.cfg = cfg
+        ch, bk = cfg.channels, cfg.blur_kernel
+        layers: list[nn.Module] = [ConvLayer(cfg.img_channels, ch(cfg.resolution), 1)]
+        in_ch = ch(cfg.resolution)
+        for log_res in range(cfg.log_size, 2, -1):
+            out_ch = ch(2 ** (log_res - 1))
+            layers.append(ResBlock(in_ch, out_ch, bk))
+            in_ch = out_ch
+        self.convs = nn.Sequential(*layers)
+        self.final_conv = ConvLayer(in_ch + 1, ch(4), 3)
+        self.final_linear = nn.Sequential(EqualLinear(ch(4) * 4 * 4, ch(4), activation=True),
+                                          EqualLinear(ch(4), 1))
+        if cfg.c_dim:
+            self.project = EqualLinear(cfg.c_dim, ch(4))
+
+    @property
+    def block_names(self) -> list[str]:
+        """Feature names in forward order: input block, each residual block, then the heads."""
+        names = [f"b{self.cfg.resolution}"]
+        names += [f"b{2 ** (r - 1)}" for r in range(self.cfg.log_size, 2, -1)]
+        return names + ["final_conv", "phi"]
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, return_features: bool = False):
+        """img [B, C, R, R] -> logits [B, 1] (+ features: b{R} after from-RGB, b{r} after each block,
+        `final_conv`, and `phi`, the penultimate vector the heads read)."""
+        feats: dict[str, torch.Tensor] = {}
+        x = self.convs[0](img)
+        feats[f"b{self.cfg.resolution}"] = x
+        for block in self.convs[1:]:
+            x = block(x)
+            feats[f"b{x.shape[-1]}"] = x
+        x = minibatch_stddev(x, self.cfg.mbstd_group)
+        x = self.final_conv(x)
+        feats["final_conv"] = x
+        phi = self.final_linear[0](x.flatten(1))
+        feats["phi"] = phi
+        out = self.final_linear[1](phi)
+        if self.cfg.c_dim:
+            if c is None:
+                raise ValueError(f"this discriminator is conditional: pass c with {self.cfg.c_dim} values per sample")
+            out = out + (phi * self.project(c)).sum(dim=1, keepdim=True) / math.sqrt(phi.shape[1])
+        return (out, feats) if return_features else out
