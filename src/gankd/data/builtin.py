@@ -63,6 +63,8 @@ class Builtin:
 
 
 def make_glyphs(chars: str = glyphs.DEFAULT_CHARS, size: str | int = 64) -> ImageSource:
+    if not chars:
+        raise DataError("glyphs: chars= needs at least one character")
     try:
         size = int(size)
     except ValueError:

@@ -22,6 +22,7 @@ from gankd.errors import DataError
 
 @dataclass
 class Spec:
+    text: str
     name: str
     keep: dict[str, set[str]] = field(default_factory=dict)
     drop: dict[str, set[str]] = field(default_factory=dict)
@@ -35,7 +36,7 @@ def parse_spec(text: str) -> Spec:
     if name not in BUILTINS:
         raise DataError(f"unknown data set {name!r}: built-in sets are {', '.join(BUILTINS)}, "
                         "or give an existing folder or zip")
-    builtin, spec = BUILTINS[name], Spec(name)
+    builtin, spec = BUILTINS[name], Spec(text, name)
     for term in filter(None, (t.strip() for t in terms.split(","))):
         negate = "!=" in term
         key, sep, value = term.partition("!=" if negate else "=")
@@ -66,9 +67,7 @@ def select(source: ImageSource, spec: Spec) -> ImageSource:
 
     indices = [i for i in range(len(source)) if passes(source.labels(i))]
     if not indices:
-        raise DataError(f"no {spec.name} image matches the filters "
-                        f"{', '.join(f'{k}={sorted(v)}' for k, v in spec.keep.items()) or ''}"
-                        f"{' '.join(f'{k}!={sorted(v)}' for k, v in spec.drop.items())}")
+        raise DataError(f"no {spec.name} image matches {spec.text!r}")
     return Subset(source, indices, class_field=spec.label)
 
 
