@@ -36,7 +36,10 @@ class Checkpoint:
     @property
     def config(self):
         config_cls, _ = ARCHITECTURES[self.meta["arch"]]
-        return config_cls.from_dict(self.meta["config"])
+        try:
+            return config_cls.from_dict(self.meta["config"])
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"{self.path}: invalid {self.meta['arch']} config ({err})") from None
 
     def network(self, role: str) -> nn.Module:
         """Rebuild one network (e.g. "G_ema") with its weights, in eval mode."""
@@ -100,14 +103,16 @@ def _open(path: Path, tensors: bool) -> Checkpoint:
         raise CheckpointError(f"{path}: a safetensors file, but not a gankd checkpoint (no gankd metadata)")
     try:
         meta = json.loads(header[FORMAT])
-        if meta["arch"] not in ARCHITECTURES:
-            raise CheckpointError(f"{path}: unknown architecture {meta['arch']!r}")
-        if meta["version"] > VERSION:
-            raise CheckpointError(f"{path}: checkpoint format {meta['version']} is newer than this gankd "
-                                  f"({VERSION}); upgrade gankd")
-        meta["roles"], meta["config"]  # noqa: B018 - both must exist
-    except (ValueError, KeyError, TypeError) as err:
+        missing = {"arch", "version", "roles", "config"} - set(meta)
+    except (ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: damaged gankd metadata ({err})") from None
+    if missing:
+        raise CheckpointError(f"{path}: damaged gankd metadata (no {', '.join(sorted(missing))})")
+    if meta["arch"] not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture {meta['arch']!r}")
+    if meta["version"] > VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {meta['version']} is newer than this gankd ({VERSION}); "
+                              "upgrade gankd")
     return Checkpoint(path, meta, data)
 
 
