@@ -132,3 +132,13 @@ def test_outputs_are_never_overwritten(run_cli, ckpt, tmp_path):
     assert len(list(full.iterdir())) == 1
     code, _, _ = run_cli("generate", ckpt, "--grid", existing, "--force")
     assert code == 0 and existing.read_bytes().startswith(b"\x89PNG")
+
+
+def test_demo_runs_end_to_end(run_cli, tmp_path):
+    code, out, err = run_cli("demo", "--out", tmp_path / "demo")
+    assert code == 0, err
+    made = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"emoji.png", "glyphs.png", "digits.png", "split-animals", "samples-untrained.png",
+            "stylegan2-32-untrained.safetensors"} <= made
+    assert len(list((tmp_path / "demo" / "split-animals" / "train").glob("*.png"))) == 10
+    assert run_cli("demo", "--out", tmp_path / "demo")[0] == 2  # never over an earlier demo
