@@ -6,6 +6,7 @@ processes, and held in memory; larger ones are decoded on the fly in DataLoader 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -98,15 +99,16 @@ class ImageDataset(torch.utils.data.Dataset):
         n = len(self.source)
         out = np.empty((n, self.channels, self.resolution, self.resolution), np.uint8)
         chunks = [range(s, min(s + 64, n)) for s in range(0, n, 64)]
-        if self.workers <= 1 or n < 256:
-            results = (self._decode_chunk(c) for c in chunks)
-            for chunk, arr in progress(zip(chunks, results), f"decoding {self.source.name}", total=len(chunks)):
-                out[chunk.start:chunk.stop] = arr
-            return out
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_adopt, initargs=(self,)) as pool:
-            for chunk, arr in progress(zip(chunks, pool.map(_decode_adopted, chunks)),
-                                       f"decoding {self.source.name}", total=len(chunks), unit="chunks"):
+        with contextlib.ExitStack() as stack:
+            if self.workers > 1 and n >= 256:
+                fork = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+                pool = stack.enter_context(ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context(fork), initializer=_adopt, initargs=(self,)))
+                results = pool.map(_decode_adopted, chunks)
+            else:
+                results = map(self._decode_chunk, chunks)
+            for chunk, arr in progress(zip(chunks, results), f"decoding {self.source.name}", total=len(chunks),
+                                       unit="chunks"):
                 out[chunk.start:chunk.stop] = arr
         return out
 
