@@ -68,7 +68,8 @@ def read_emoji_test(path: Path) -> dict[tuple[int, ...], UnicodeEmoji]:
     group = subgroup = ""
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("# group:"):
-            group = GROUP_SLUGS.get(line.split(":", 1)[1].strip(), line.split(":", 1)[1].strip().lower())
+            title = line.split(":", 1)[1].strip()
+            group = GROUP_SLUGS.get(title, title.lower())
         elif line.startswith("# subgroup:"):
             subgroup = line.split(":", 1)[1].strip()
         elif line and not line.startswith("#"):
@@ -96,13 +97,15 @@ def glyph_sequences(font) -> dict[str, list[tuple[int, ...]]]:
             sub = getattr(sub, "ExtSubTable", sub)
             for first, ligs in getattr(sub, "ligatures", {}).items():
                 ligatures += [(lig.LigGlyph, (first, *lig.Component)) for lig in ligs]
-    # Components may themselves be ligatures: resolve until nothing changes.
+    # Components may themselves be ligatures: resolve until a pass resolves nothing more.
     pending = ligatures
     while pending:
-        unresolved = [(g, parts) for g, parts in pending if not all(p in seqs for p in parts)]
+        unresolved = []
         for glyph, parts in pending:
             if all(p in seqs for p in parts):
                 seqs.setdefault(glyph, []).append(tuple(cp for p in parts for cp in seqs[p][0]))
+            else:
+                unresolved.append((glyph, parts))
         if len(unresolved) == len(pending):
             break
         pending = unresolved
