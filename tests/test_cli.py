@@ -113,7 +113,7 @@ def test_bad_checkpoints(run_cli, ckpt, tmp_path):
     assert_one_line_error(*run_cli("generate", foreign, "--grid", tmp_path / "x.png")[::2], "not a gankd checkpoint")
     text = tmp_path / "notes.pt"
     text.write_text("hello")
-    assert_one_line_error(*run_cli("info", text)[::2], "not a readable gankd checkpoint")
+    assert_one_line_error(*run_cli("info", text)[::2], "unknown checkpoint format")
     assert_one_line_error(*run_cli("info", tmp_path / "nope.safetensors")[::2], "no such checkpoint")
     assert not (tmp_path / "x.png").exists()
 

@@ -4,6 +4,9 @@ Tensor names are `<role>.<parameter>` (roles `G`, `G_ema`, `D`; later also optim
 state). The header's metadata key `gankd` holds JSON: format version, architecture, its config,
 the roles present, and training facts (step, images seen, data) when known. A safetensors file
 holds no code, so loading one cannot execute anything.
+
+`load_checkpoint` also accepts rosinality `.pt` and NVlabs `.pkl` files, imported in memory
+(`gankd.interop`), so every command that takes a checkpoint takes those too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from torch import nn
 
 from gankd.errors import CheckpointError
 from gankd.fileio import atomic_write, new_file
-from gankd.nets import ARCHITECTURES
+from gankd.interop import FORMATS, Imported, read, sniff
+from gankd.nets import ARCHITECTURES, StyleGAN2Config
 
 FORMAT, VERSION = "gankd", 1
 
@@ -79,12 +83,25 @@ def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], arch: s
 
 
 def read_meta(path: str | os.PathLike) -> dict:
-    """The checkpoint's metadata, reading only the header."""
-    return _open(Path(path), tensors=False).meta
+    """The checkpoint's metadata (for a gankd file, read from the header alone)."""
+    path = Path(path)
+    fmt = sniff(path)
+    return _open(path, tensors=False).meta if fmt == "gankd" else _imported(path, fmt, read(path, fmt)).meta
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    return _open(Path(path), tensors=True)
+    """A gankd checkpoint, or a rosinality `.pt` / NVlabs `.pkl` imported in memory."""
+    path = Path(path)
+    fmt = sniff(path)
+    return _open(path, tensors=True) if fmt == "gankd" else _imported(path, fmt, read(path, fmt))
+
+
+def _imported(path: Path, fmt: str, imported: Imported) -> Checkpoint:
+    roles = [r for r in ("G", "G_ema", "D") if r in imported.states]
+    meta = {"format": FORMAT, "version": VERSION, "arch": "stylegan2", "config": imported.config.to_dict(),
+            "roles": roles, "source format": FORMATS[fmt], **imported.facts}
+    tensors = {f"{role}.{k}": v for role in roles for k, v in imported.states[role].items()}
+    return Checkpoint(path, meta, tensors)
 
 
 def _open(path: Path, tensors: bool) -> Checkpoint:
@@ -117,15 +134,20 @@ def _open(path: Path, tensors: bool) -> Checkpoint:
 
 
 def describe(path: str | os.PathLike) -> dict:
-    """What `gankd info` prints: architecture, resolution, parameter counts, training facts."""
-    ckpt = _open(Path(path), tensors=False)
-    cfg = ckpt.config
-    _, classes = ARCHITECTURES[ckpt.meta["arch"]]
+    """What `gankd info` prints: format, architecture, resolution, channels, networks, training facts."""
+    meta = read_meta(path)
+    cfg = Checkpoint(Path(path), meta, {}).config
+    _, classes = ARCHITECTURES[meta["arch"]]
     with torch.device("meta"):  # build without memory to count parameters
-        params = {role: sum(p.numel() for p in classes[role](cfg).parameters()) for role in ckpt.roles}
-    facts = {k: v for k, v in ckpt.meta.items() if k not in ("format", "version", "arch", "config", "roles")}
-    return {"path": str(path), "format": f"gankd v{ckpt.meta['version']}", "architecture": ckpt.meta["arch"],
-            "resolution": cfg.resolution, "image channels": cfg.img_channels,
+        params = {role: sum(p.numel() for p in classes[role](cfg).parameters()) for role in meta["roles"]}
+    skip = ("format", "version", "arch", "config", "roles", "source format")
+    facts = {k: v for k, v in meta.items() if k not in skip}
+    extras = {k: getattr(cfg, k) for k in ("conv_clamp", "d_architecture", "mbstd_group")
+              if getattr(cfg, k) != StyleGAN2Config.__dataclass_fields__[k].default}
+    return {"path": str(path), "format": meta.get("source format", f"gankd v{meta['version']}"),
+            "architecture": meta["arch"], "resolution": cfg.resolution, "image channels": cfg.img_channels,
             "conditioning dims": cfg.c_dim, "z/w dims": f"{cfg.z_dim}/{cfg.w_dim}", "mapping layers": cfg.n_mlp,
-            "channels": {f"{2 ** r}": cfg.channels(2 ** r) for r in range(2, cfg.log_size + 1)},
-            "networks": {role: f"{n:,} parameters" for role, n in params.items()}, **facts}
+            "channels": {f"{2 ** r}": cfg.channels(2 ** r) for r in range(2, cfg.log_size + 1)}, **extras,
+            "networks": {role: f"{n:,} parameters" for role, n in params.items()},
+            "discriminator": "yes" if "D" in meta["roles"] else "no (generator only; D-based methods need one)",
+            **facts}

@@ -111,7 +111,7 @@ def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
 @app.command()
 def info(ckpt: Path = typer.Argument(..., help="checkpoint"),
          as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """Describe a checkpoint: architecture, resolution, parameters, training step and data."""
+    """Describe a checkpoint (gankd, rosinality .pt or NVlabs .pkl): architecture, sizes, networks, step."""
     from gankd.checkpoint import describe
 
     facts = describe(ckpt)
@@ -122,6 +122,17 @@ def info(ckpt: Path = typer.Argument(..., help="checkpoint"),
         if isinstance(value, dict):
             value = ", ".join(f"{k}: {v}" for k, v in value.items())
         say(f"{key:>18}: {value}")
+
+
+@app.command()
+def convert(src: Path = typer.Argument(..., help="gankd .safetensors, rosinality .pt or NVlabs .pkl"),
+            dst: Path = typer.Argument(..., help="file to write: .safetensors (gankd) or .pt (rosinality)"),
+            to: Optional[str] = typer.Option(None, help="gankd or rosinality [default: from DST's extension]"),
+            force: bool = typer.Option(False, help="replace an existing file")) -> None:
+    """Convert a checkpoint between formats, keeping G, G_ema and D and their exact weights."""
+    from gankd.interop.convert import convert as run
+
+    say(f"{dst}: written as {run(src, dst, to=to, force=force)}")
 
 
 @app.command()

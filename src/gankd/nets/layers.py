@@ -42,20 +42,28 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     return x[:, :, ::down, ::down] if down > 1 else x
 
 
-def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Bias, leaky ReLU(0.2), and the gain sqrt(2) that keeps activations at unit variance."""
-    if bias is not None:
-        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
-    return F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
+def add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x if bias is None else x + bias.view(1, -1, *([1] * (x.ndim - 2))).to(x.dtype)
+
+
+def clamp(x: torch.Tensor, limit: float | None) -> torch.Tensor:
+    """Clamp to +-limit (NVlabs' `conv_clamp`, which keeps fp16 activations finite); None = off."""
+    return x if limit is None else x.clamp(-limit, limit)
+
+
+def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None, limit: float | None = None) -> torch.Tensor:
+    """Bias, leaky ReLU(0.2), the gain sqrt(2) that keeps activations at unit variance, optional clamp."""
+    return clamp(F.leaky_relu(add_bias(x, bias), LRELU_SLOPE) * LRELU_GAIN, limit)
 
 
 class FusedLeakyReLU(nn.Module):
-    def __init__(self, channels: int, bias: bool = True):
+    def __init__(self, channels: int, bias: bool = True, clamp: float | None = None):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        self.clamp = clamp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused_leaky_relu(x, self.bias)
+        return fused_leaky_relu(x, self.bias, self.clamp)
 
 
 class PixelNorm(nn.Module):
@@ -191,15 +199,15 @@ class ConstantInput(nn.Module):
 
 
 class StyledConv(nn.Module):
-    """Modulated conv, then noise, then biased leaky ReLU: one synthesis layer."""
+    """Modulated conv, then noise, then biased leaky ReLU (optionally clamped): one synthesis layer."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int,
-                 upsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 upsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1), clamp: float | None = None):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim,
                                     upsample=upsample, blur_kernel=blur_kernel)
         self.noise = NoiseInjection()
-        self.activate = FusedLeakyReLU(out_channels)
+        self.activate = FusedLeakyReLU(out_channels, clamp=clamp)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         return self.activate(self.noise(self.conv(x, style), noise))
@@ -209,15 +217,16 @@ class ToRGB(nn.Module):
     """1x1 modulated conv to image channels, added to the upsampled image of the block below."""
 
     def __init__(self, in_channels: int, style_dim: int, img_channels: int = 3, upsample: bool = True,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), clamp: float | None = None):
         super().__init__()
         if upsample:
             self.upsample = Upsample(blur_kernel)
         self.conv = ModulatedConv2d(in_channels, img_channels, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, img_channels, 1, 1))
+        self.clamp = clamp
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.conv(x, style) + self.bias.to(x.dtype)
+        out = clamp(self.conv(x, style) + self.bias.to(x.dtype), self.clamp)
         if skip is not None:
             out = out + self.upsample(skip)
         return out
@@ -227,7 +236,8 @@ class ConvLayer(nn.Sequential):
     """[blur] + equalized conv + [biased leaky ReLU]: the discriminator's conv unit."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, downsample: bool = False,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), bias: bool = True, activate: bool = True):
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), bias: bool = True, activate: bool = True,
+                 clamp: float | None = None):
         layers: list[nn.Module] = []
         if downsample:
             p = (len(blur_kernel) - 2) + (kernel_size - 1)
@@ -238,22 +248,28 @@ class ConvLayer(nn.Sequential):
         layers.append(EqualConv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                                   bias=bias and not activate))
         if activate:
-            layers.append(FusedLeakyReLU(out_channels, bias=bias))
+            layers.append(FusedLeakyReLU(out_channels, bias=bias, clamp=clamp))
         super().__init__(*layers)
 
 
 class ResBlock(nn.Module):
-    """Residual discriminator block that halves the resolution."""
+    """Discriminator block that halves the resolution: two convs plus, when `residual`, a 1x1 skip.
 
-    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+    Without the skip it is NVlabs' `architecture="orig"` block (their CIFAR-10 discriminator).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[float] = (1, 3, 3, 1),
+                 residual: bool = True, clamp: float | None = None):
         super().__init__()
-        self.conv1 = ConvLayer(in_channels, in_channels, 3)
-        self.conv2 = ConvLayer(in_channels, out_channels, 3, downsample=True, blur_kernel=blur_kernel)
-        self.skip = ConvLayer(in_channels, out_channels, 1, downsample=True, blur_kernel=blur_kernel,
-                              activate=False, bias=False)
+        self.conv1 = ConvLayer(in_channels, in_channels, 3, clamp=clamp)
+        self.conv2 = ConvLayer(in_channels, out_channels, 3, downsample=True, blur_kernel=blur_kernel, clamp=clamp)
+        if residual:
+            self.skip = ConvLayer(in_channels, out_channels, 1, downsample=True, blur_kernel=blur_kernel,
+                                  activate=False, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2)
+        out = self.conv2(self.conv1(x))
+        return (out + self.skip(x)) / math.sqrt(2) if hasattr(self, "skip") else out
 
 
 def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_features: int = 1) -> torch.Tensor:

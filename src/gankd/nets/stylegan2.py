@@ -1,10 +1,12 @@
 """StyleGAN2 generator (skip architecture) and discriminator (residual), in pure PyTorch.
 
 Parameter names mirror rosinality/stylegan2-pytorch (`style`, `input`, `conv1`, `to_rgb1`,
-`convs`, `to_rgbs`, `noises`; `convs`, `final_conv`, `final_linear`), extended by an optional
-conditioning input: an embedding of `c` concatenated to z before the mapping network, and a
-projection head in the discriminator, D(x, c) = psi(phi(x)) + <W c, phi(x)> / sqrt(dim). That
-serves class labels and DIP's feature priors alike.
+`convs`, `to_rgbs`, `noises`; `convs`, `final_conv`, `final_linear`), extended by what NVlabs'
+StyleGAN2-ADA adds, so that its checkpoints import exactly too: `conv_clamp`, a discriminator
+without residual skips (`d_architecture="orig"`), and conditioning. The generator embeds `c` and
+concatenates it to z before the mapping network (as NVlabs does). The discriminator's head is
+either a projection, D(x, c) = psi(phi(x)) + <W c, phi(x)> / sqrt(dim), for class labels and DIP's
+feature priors, or NVlabs' `cmap` head, <out(phi(x)), MLP(c)> / sqrt(dim).
 
 Both networks return per-block features on request (``return_features=True``) so that
 distillation methods need no forward hooks. Feature names are ``b{resolution}``.
@@ -40,6 +42,10 @@ class StyleGAN2Config:
     c_dim: int = 0
     mbstd_group: int = 4
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)
+    conv_clamp: float | None = None
+    d_architecture: str = "resnet"
+    d_cond: str = "projection"
+    d_cmap_layers: int = 8
 
     def __post_init__(self):
         r = self.resolution
@@ -48,8 +54,13 @@ class StyleGAN2Config:
         for name in ("img_channels", "z_dim", "w_dim", "channel_base", "channel_max", "mbstd_group"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.c_dim < 0 or self.n_mlp < 1:
-            raise ValueError("c_dim must be >= 0 and n_mlp >= 1")
+        if self.c_dim < 0 or self.n_mlp < 1 or self.d_cmap_layers < 0:
+            raise ValueError("c_dim and d_cmap_layers must be >= 0 and n_mlp >= 1")
+        if self.conv_clamp is not None and self.conv_clamp <= 0:
+            raise ValueError(f"conv_clamp must be positive or None, got {self.conv_clamp}")
+        for name, allowed in (("d_architecture", ("resnet", "orig")), ("d_cond", ("projection", "cmap"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         object.__setattr__(self, "blur_kernel", tuple(self.blur_kernel))
 
     def channels(self, res: int) -> int:
@@ -86,7 +97,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: StyleGAN2Config):
         super().__init__()
         self.cfg = cfg
-        w_dim, bk = cfg.w_dim, cfg.blur_kernel
+        w_dim, bk, clamp = cfg.w_dim, cfg.blur_kernel, cfg.conv_clamp
         if cfg.c_dim:
             self.embed = EqualLinear(cfg.c_dim, w_dim)
         mapping_in = cfg.z_dim + (w_dim if cfg.c_dim else 0)
@@ -97,8 +108,8 @@ class Generator(nn.Module):
 
         ch = cfg.channels
         self.input = ConstantInput(ch(4))
-        self.conv1 = StyledConv(ch(4), ch(4), 3, w_dim, blur_kernel=bk)
-        self.to_rgb1 = ToRGB(ch(4), w_dim, cfg.img_channels, upsample=False)
+        self.conv1 = StyledConv(ch(4), ch(4), 3, w_dim, blur_kernel=bk, clamp=clamp)
+        self.to_rgb1 = ToRGB(ch(4), w_dim, cfg.img_channels, upsample=False, clamp=clamp)
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
         self.noises = nn.Module()
         num_layers = (cfg.log_size - 2) * 2 + 1
@@ -108,9 +119,9 @@ class Generator(nn.Module):
         in_ch = ch(4)
         for log_res in range(3, cfg.log_size + 1):
             out_ch = ch(2 ** log_res)
-            self.convs.append(StyledConv(in_ch, out_ch, 3, w_dim, upsample=True, blur_kernel=bk))
-            self.convs.append(StyledConv(out_ch, out_ch, 3, w_dim, blur_kernel=bk))
-            self.to_rgbs.append(ToRGB(out_ch, w_dim, cfg.img_channels, blur_kernel=bk))
+            self.convs.append(StyledConv(in_ch, out_ch, 3, w_dim, upsample=True, blur_kernel=bk, clamp=clamp))
+            self.convs.append(StyledConv(out_ch, out_ch, 3, w_dim, blur_kernel=bk, clamp=clamp))
+            self.to_rgbs.append(ToRGB(out_ch, w_dim, cfg.img_channels, blur_kernel=bk, clamp=clamp))
             in_ch = out_ch
         self.num_layers = num_layers
 
@@ -120,11 +131,12 @@ class Generator(nn.Module):
 
     def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
         """z [B, z_dim] (+ c [B, c_dim]) -> w [B, w_dim], truncated toward `w_avg` when psi < 1."""
+        x = normalize_2nd_moment(z)  # the PixelNorm at style[0]
         if self.cfg.c_dim:
             if c is None:
                 raise ValueError(f"this generator is conditional: pass c with {self.cfg.c_dim} values per sample")
-            z = torch.cat([normalize_2nd_moment(z), normalize_2nd_moment(self.embed(c))], dim=1)
-        w = self.style(z)
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c))], dim=1)
+        w = self.style[1:](x)
         if truncation_psi != 1:
             w = self.w_avg.lerp(w, truncation_psi)
         return w
@@ -178,23 +190,28 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Residual discriminator with minibatch-stddev; conditional through a projection head."""
+    """Residual (or plain) discriminator with minibatch-stddev; conditional through a projection or cmap head."""
 
     def __init__(self, cfg: StyleGAN2Config):
         super().__init__()
         self.cfg = cfg
-        ch, bk = cfg.channels, cfg.blur_kernel
-        layers: list[nn.Module] = [ConvLayer(cfg.img_channels, ch(cfg.resolution), 1)]
+        ch, bk, clamp = cfg.channels, cfg.blur_kernel, cfg.conv_clamp
+        layers: list[nn.Module] = [ConvLayer(cfg.img_channels, ch(cfg.resolution), 1, clamp=clamp)]
         in_ch = ch(cfg.resolution)
         for log_res in range(cfg.log_size, 2, -1):
             out_ch = ch(2 ** (log_res - 1))
-            layers.append(ResBlock(in_ch, out_ch, bk))
+            layers.append(ResBlock(in_ch, out_ch, bk, residual=cfg.d_architecture == "resnet", clamp=clamp))
             in_ch = out_ch
         self.convs = nn.Sequential(*layers)
-        self.final_conv = ConvLayer(in_ch + 1, ch(4), 3)
+        self.final_conv = ConvLayer(in_ch + 1, ch(4), 3, clamp=clamp)
+        cmap = cfg.c_dim and cfg.d_cond == "cmap"
         self.final_linear = nn.Sequential(EqualLinear(ch(4) * 4 * 4, ch(4), activation=True),
-                                          EqualLinear(ch(4), 1))
-        if cfg.c_dim:
+                                          EqualLinear(ch(4), ch(4) if cmap else 1))
+        if cmap:  # NVlabs: c -> embed -> normalize -> MLP -> cmap
+            self.embed = EqualLinear(cfg.c_dim, ch(4))
+            self.cmap = nn.Sequential(*[EqualLinear(ch(4), ch(4), lr_mul=cfg.lr_mlp, activation=True)
+                                        for _ in range(cfg.d_cmap_layers)])
+        elif cfg.c_dim:
             self.project = EqualLinear(cfg.c_dim, ch(4))
 
     @property
@@ -222,5 +239,9 @@ class Discriminator(nn.Module):
         if self.cfg.c_dim:
             if c is None:
                 raise ValueError(f"this discriminator is conditional: pass c with {self.cfg.c_dim} values per sample")
-            out = out + (phi * self.project(c)).sum(dim=1, keepdim=True) / math.sqrt(phi.shape[1])
+            if hasattr(self, "cmap"):
+                out = (out * self.cmap(normalize_2nd_moment(self.embed(c)))).sum(dim=1, keepdim=True)
+                out = out / math.sqrt(phi.shape[1])
+            else:
+                out = out + (phi * self.project(c)).sum(dim=1, keepdim=True) / math.sqrt(phi.shape[1])
         return (out, feats) if return_features else out

@@ -1,0 +1,54 @@
+"""Checkpoints of other StyleGAN2 implementations: recognise, import exactly, export.
+
+`sniff` tells the three formats apart by their first bytes; `read` turns a rosinality `.pt` or an
+NVlabs `.pkl` into gankd terms (`Imported`). Nothing here unpickles code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gankd.errors import CheckpointError
+from gankd.interop.imported import Imported
+
+FORMATS = {"gankd": "gankd safetensors", "rosinality": "rosinality .pt", "nvlabs": "NVlabs .pkl"}
+LEGACY_TORCH = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # torch.save before 1.6: a pickled magic number
+W_AVG_SAMPLES = 4096
+
+
+def sniff(path: Path) -> str:
+    """'gankd', 'rosinality' (any torch.save file) or 'nvlabs' (any other pickle)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "gankd"
+    if head.startswith(b"PK\x03\x04") or head.startswith(LEGACY_TORCH):
+        return "rosinality"
+    if head[:1] == b"\x80":
+        return "nvlabs"
+    raise CheckpointError(f"{path}: unknown checkpoint format (expected gankd .safetensors, "
+                          "rosinality .pt or NVlabs .pkl)")
+
+
+def read(path: Path, fmt: str) -> Imported:
+    """Import a foreign checkpoint; generators without a truncation average get an estimated one."""
+    from gankd.interop import nvlabs, rosinality
+
+    imported = (rosinality if fmt == "rosinality" else nvlabs).read(path)
+    for role, state in imported.states.items():
+        if role != "D" and "w_avg" not in state:
+            _estimate_w_avg(imported, role)
+            imported.facts["w_avg"] = f"estimated: mean w of {W_AVG_SAMPLES} random z (seed 0)"
+    return imported
+
+
+def _estimate_w_avg(imported: Imported, role: str) -> None:
+    from gankd.nets.stylegan2 import Generator
+
+    G = Generator(imported.config)
+    missing = G.load_state_dict(imported.states[role], strict=False).missing_keys
+    if missing != ["w_avg"]:
+        raise CheckpointError(f"{role} weights do not fit the inferred architecture (missing {missing[:3]})")
+    imported.states[role]["w_avg"] = G.estimate_w_avg(W_AVG_SAMPLES, seed=0).clone()
