@@ -37,14 +37,14 @@ def fill(name: str, shape) -> torch.Tensor:
     return torch.from_numpy(np.array(values, dtype=np.float32))
 
 
-def save_rosinality(path, states: dict[str, dict[str, torch.Tensor]], **extra) -> None:
-    """states: {"g": ..., "d": ..., "g_ema": ...}; extra: latent_avg and the like."""
+def save_rosinality(path, states: dict[str, dict[str, torch.Tensor]], legacy: bool = False, **extra) -> None:
+    """states: {"g": ..., "d": ..., "g_ema": ...}; extra: latent_avg and the like; legacy: torch < 1.6 format."""
     data = {**states, "g_optim": {"state": {}, "param_groups": [{"lr": 0.002, "betas": (0.0, 0.99), "params": [0]}]},
             "d_optim": {"state": {}, "param_groups": [{"lr": 0.002, "betas": (0.0, 0.99), "params": [0]}]},
             "args": argparse.Namespace(size=16, latent=64, n_mlp=2, channel_multiplier=2, arch="stylegan2",
                                        path="lmdb", iter=800000, batch=16, r1=10.0, augment=False),
             "ada_aug_p": 0.0, **extra}
-    torch.save(data, path)
+    torch.save(data, path, _use_new_zipfile_serialization=not legacy)
 
 
 def _reconstruct_persistent_obj(meta):  # only ever referenced by name in the pickles written here

@@ -59,9 +59,8 @@ def assert_matches(ckpt, ref, psi):
 @pytest.mark.parametrize("zipfile", [True, False], ids=["zip", "legacy"])
 def test_rosinality_import_reproduces_the_original_outputs(reference, tmp_path, zipfile):
     path = tmp_path / "550000.pt"
-    save_rosinality(path, rosinality_states(reference), latent_avg=fill("rosinality.latent_avg", (64,)))
-    if not zipfile:  # checkpoints written before torch 1.6
-        torch.save(torch.load(path, weights_only=False), path, _use_new_zipfile_serialization=False)
+    save_rosinality(path, rosinality_states(reference), legacy=not zipfile,
+                    latent_avg=fill("rosinality.latent_avg", (64,)))
     ckpt = load_checkpoint(path)
     assert ckpt.roles == ["G", "G_ema", "D"]
     assert ckpt.meta["step (from file name)"] == 550000 and ckpt.meta["source format"] == "rosinality .pt"
@@ -202,3 +201,11 @@ def test_safe_unpickler_still_builds_tensors():
     assert torch.equal(loaded["w"], value["w"]) and loaded["n"] == value["n"] and loaded["s"] == {3}
     with pytest.raises(CheckpointError, match="argparse.Namespace"):
         safe_load(io.BytesIO(pickle.dumps(argparse.Namespace(a=1))))
+
+
+def test_no_unrestricted_unpickling_anywhere_in_gankd():
+    sources = Path(__file__).parents[1].joinpath("src", "gankd").rglob("*.py")
+    offending = [f"{p.name}: {needle}" for p in sources for needle in ("weights_only=False", "pickle.load(",
+                                                                         "pickle.loads(", "Unpickler(f")
+                 if needle in p.read_text()]
+    assert offending == []

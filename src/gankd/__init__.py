@@ -6,7 +6,7 @@ imported on first use so that `import gankd` and `gankd --help` stay fast.
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = {
     # data (gankd data ...)
@@ -14,10 +14,11 @@ _API = {
     "list_builtins": "gankd.data.preview", "show_data": ("gankd.data.preview", "show"),
     "export_data": ("gankd.data.splits", "export"), "make_split": "gankd.data.splits",
     "verify_split": "gankd.data.splits", "load_split": "gankd.data.splits",
-    # networks and checkpoints (gankd info)
+    # networks and checkpoints (gankd info, gankd convert)
     "StyleGAN2Config": "gankd.nets", "Generator": "gankd.nets", "Discriminator": "gankd.nets",
     "save_checkpoint": "gankd.checkpoint", "load_checkpoint": "gankd.checkpoint",
     "describe_checkpoint": ("gankd.checkpoint", "describe"),
+    "convert_checkpoint": ("gankd.interop.convert", "convert"),
     # sampling (gankd generate)
     "generate": "gankd.generate", "sample": "gankd.generate",
 }
