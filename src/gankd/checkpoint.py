@@ -142,8 +142,8 @@ def describe(path: str | os.PathLike) -> dict:
         params = {role: sum(p.numel() for p in classes[role](cfg).parameters()) for role in meta["roles"]}
     skip = ("format", "version", "arch", "config", "roles", "source format")
     facts = {k: v for k, v in meta.items() if k not in skip}
-    extras = {k: getattr(cfg, k) for k in ("conv_clamp", "d_architecture", "mbstd_group")
-              if getattr(cfg, k) != StyleGAN2Config.__dataclass_fields__[k].default}
+    shown = ("conv_clamp", "d_architecture", "d_cond", "d_cmap_layers", "mbstd_group")  # when not the default
+    extras = {k: getattr(cfg, k) for k in shown if getattr(cfg, k) != StyleGAN2Config.__dataclass_fields__[k].default}
     return {"path": str(path), "format": meta.get("source format", f"gankd v{meta['version']}"),
             "architecture": meta["arch"], "resolution": cfg.resolution, "image channels": cfg.img_channels,
             "conditioning dims": cfg.c_dim, "z/w dims": f"{cfg.z_dim}/{cfg.w_dim}", "mapping layers": cfg.n_mlp,
