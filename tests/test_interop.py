@@ -171,7 +171,11 @@ def test_pickles_cannot_run_code(run_cli, tmp_path):
     evil_pkl = tmp_path / "evil.pkl"
     evil_pkl.write_bytes(pickle.dumps({"G": RunsCommand(marker)}))
     code, out, err = run_cli("info", evil_pkl)
-    assert code == 2 and "refused to unpickle" in err and "system" in err, err
+    assert code == 2 and "evil.pkl: refused to unpickle" in err and "system" in err, err
+    truncated = tmp_path / "truncated.pkl"
+    truncated.write_bytes((DATA / "nvlabs_orig_d.pkl").read_bytes()[:50000])
+    code, out, err = run_cli("info", truncated)
+    assert code == 2 and "truncated or damaged pickle" in err and len(err.strip().splitlines()) == 1, err
     evil_pt = tmp_path / "evil.pt"
     torch.save({"g_ema": {}, "args": RunsCommand(marker)}, evil_pt)
     code, out, err = run_cli("generate", evil_pt, "--grid", tmp_path / "g.png")

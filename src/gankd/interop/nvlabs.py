@@ -27,7 +27,7 @@ import torch
 
 from gankd.errors import CheckpointError
 from gankd.interop.imported import Imported, infer_channels
-from gankd.interop.safe_pickle import safe_load
+from gankd.interop.safe_pickle import UnsafePickleError, safe_load
 from gankd.nets.layers import make_kernel
 from gankd.nets.stylegan2 import StyleGAN2Config
 
@@ -76,8 +76,13 @@ def is_nvlabs(data) -> bool:
 
 
 def load_pickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        data = safe_load(f, STAND_INS, HINTS)
+    try:
+        with open(path, "rb") as f:
+            data = safe_load(f, STAND_INS, HINTS)
+    except UnsafePickleError as err:
+        raise UnsafePickleError(f"{path}: {err}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, RuntimeError, AttributeError) as err:
+        raise CheckpointError(f"{path}: a truncated or damaged pickle ({str(err).splitlines()[0][:120]})") from None
     if not is_nvlabs(data):
         raise CheckpointError(f"{path}: a pickle, but not an NVlabs network pickle (no G, G_ema or D)")
     return data

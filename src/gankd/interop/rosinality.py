@@ -41,9 +41,10 @@ def load_torch_file(path: Path):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         name = re.search(r"GLOBAL ([\w.]+)", str(err))
-        what = f"a pickled {name.group(1)}" if name else "a pickled Python object"
-        raise CheckpointError(f"{path}: refused to load {what}; gankd reads tensors and plain containers only "
-                              "and never unpickles code") from None
+        if name:
+            raise CheckpointError(f"{path}: refused to load a pickled {name.group(1)}; gankd reads tensors and "
+                                  "plain containers only and never unpickles code") from None
+        raise CheckpointError(f"{path}: a damaged PyTorch file ({str(err).splitlines()[-1][:120]})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable PyTorch file ({str(err).splitlines()[0][:120]})") from None
 
