@@ -43,15 +43,6 @@ class Persistent:
     def child(self, name: str) -> "Persistent | None":
         return (self.state.get("_modules") or {}).get(name)
 
-    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        """All parameters and buffers below this module, by dotted name."""
-        out = {prefix + k: v for group in ("_parameters", "_buffers")
-               for k, v in (self.state.get(group) or {}).items() if v is not None}
-        for name, sub in (self.state.get("_modules") or {}).items():
-            if isinstance(sub, Persistent):
-                out.update(sub.tensors(f"{prefix}{name}."))
-        return out
-
 
 def _reconstruct(meta: dict) -> Persistent:
     if not isinstance(meta, dict) or meta.get("type") != "class":
@@ -106,9 +97,9 @@ def read(path: Path) -> Imported:
     channels = merged.pop("channels")
     base, cmax = infer_channels(path, channels)
     cfg = StyleGAN2Config(**merged, channel_base=base, channel_max=cmax)
-    states = {r: _generator_state(path, net, cfg) for r, net in gens.items()}
+    states = {r: _generator_state(net, cfg) for r, net in gens.items()}
     if "D" in roles:
-        states["D"] = _discriminator_state(path, roles["D"], cfg)
+        states["D"] = _discriminator_state(roles["D"], cfg)
     facts = {"imported from": "NVlabs StyleGAN2-ADA pickle"}
     kimg = re.search(r"network-snapshot-(\d+)", path.name)
     if kimg:
@@ -236,7 +227,7 @@ def _to_rgb(out: dict, layer: Persistent, name: str) -> None:
     out[f"{name}.bias"] = _tensor(layer, "bias").reshape(1, -1, 1, 1)
 
 
-def _generator_state(path: Path, G: Persistent, cfg: StyleGAN2Config) -> dict[str, torch.Tensor]:
+def _generator_state(G: Persistent, cfg: StyleGAN2Config) -> dict[str, torch.Tensor]:
     mapping, synthesis = G.child("mapping"), G.child("synthesis")
     out: dict[str, torch.Tensor] = {}
     for i in range(cfg.n_mlp):
@@ -264,7 +255,7 @@ def _conv(out: dict, layer: Persistent, name: str, weight_index: int) -> None:
     out[f"{name}.{weight_index + 1}.bias"] = _tensor(layer, "bias")
 
 
-def _discriminator_state(path: Path, D: Persistent, cfg: StyleGAN2Config) -> dict[str, torch.Tensor]:
+def _discriminator_state(D: Persistent, cfg: StyleGAN2Config) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     _conv(out, D.child(f"b{cfg.resolution}").child("fromrgb"), "convs.0", 0)
     for j, log_res in enumerate(range(cfg.log_size, 2, -1), start=1):

@@ -13,6 +13,7 @@ argparse.Namespace is allowed in addition, because every rosinality training che
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import pickle
 import re
@@ -146,8 +147,6 @@ def export_problems(cfg: StyleGAN2Config) -> list[str]:
 
 def write(nets: dict[str, nn.Module], path: Path) -> bytes:
     """The bytes of a rosinality `.pt` holding g, g_ema, d (those present) and latent_avg."""
-    import io
-
     cfg = next(iter(nets.values())).cfg
     problems = export_problems(cfg)
     if problems:
