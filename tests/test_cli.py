@@ -138,7 +138,8 @@ def test_demo_runs_end_to_end(run_cli, tmp_path):
     code, out, err = run_cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err
     made = {p.name for p in (tmp_path / "demo").iterdir()}
-    assert {"emoji.png", "glyphs.png", "digits.png", "split-animals", "samples-untrained.png",
-            "stylegan2-32-untrained.safetensors"} <= made
+    assert {"emoji.png", "glyphs.png", "digits.png", "split-animals", "samples-emoji32.png", "freezed-run",
+            "samples-freezed-20-steps.png"} <= made
+    assert (tmp_path / "demo" / "freezed-run" / "checkpoints" / "step-0000020.safetensors").is_file()
     assert len(list((tmp_path / "demo" / "split-animals" / "train").glob("*.png"))) == 10
     assert run_cli("demo", "--out", tmp_path / "demo")[0] == 2  # never over an earlier demo

@@ -6,7 +6,7 @@ imported on first use so that `import gankd` and `gankd --help` stay fast.
 
 from importlib import import_module
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _API = {
     # data (gankd data ...)
@@ -19,6 +19,9 @@ _API = {
     "save_checkpoint": "gankd.checkpoint", "load_checkpoint": "gankd.checkpoint",
     "describe_checkpoint": ("gankd.checkpoint", "describe"),
     "convert_checkpoint": ("gankd.interop.convert", "convert"),
+    # training (gankd train)
+    "resolve_config": ("gankd.config", "resolve"), "RECIPES": "gankd.methods",
+    "Recipe": "gankd.methods", "register_recipe": ("gankd.methods", "register"),
     # sampling (gankd generate)
     "generate": "gankd.generate", "sample": "gankd.generate",
 }

@@ -22,6 +22,7 @@ from torch import nn
 from gankd.errors import CheckpointError
 from gankd.fileio import atomic_write, new_file
 from gankd.interop import FORMATS, Imported, read, sniff
+from gankd.models import resolve_checkpoint
 from gankd.nets import ARCHITECTURES, StyleGAN2Config
 
 FORMAT, VERSION = "gankd", 1
@@ -66,8 +67,9 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], arch: str = "stylegan2",
-                    force: bool = False, **facts) -> Path:
-    """Write networks and JSON-serialisable facts (step, data, ...) atomically to one file."""
+                    force: bool = False, state: dict[str, torch.Tensor] | None = None, **facts) -> Path:
+    """Write networks, other named tensors (`state`: optimizer moments, RNG states, ...) and
+    JSON-serialisable facts (step, data, training state) atomically to one file."""
     from safetensors.torch import save
 
     path = new_file(path, force=force)
@@ -76,22 +78,27 @@ def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], arch: s
         raise ValueError("all networks of a checkpoint must share one config")
     meta = {"format": FORMAT, "version": VERSION, "arch": arch, "config": json.loads(configs.pop()),
             "roles": list(nets), **facts}
-    tensors = {f"{role}.{k}": v.detach().cpu().clone() for role, net in nets.items()
-               for k, v in net.state_dict().items()}
+    tensors = {f"{role}.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
+               for role, net in nets.items() for k, v in net.state_dict().items()}
+    clashes = [k for k in state or {} if k.split(".")[0] in nets]
+    if clashes:
+        raise ValueError(f"state tensor names must not start with a network role: {clashes[:3]}")
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in (state or {}).items()})
     atomic_write(path, save(tensors, metadata={FORMAT: json.dumps(meta)}))
     return path
 
 
 def read_meta(path: str | os.PathLike) -> dict:
     """The checkpoint's metadata (for a gankd file, read from the header alone)."""
-    path = Path(path)
+    path = resolve_checkpoint(path)
     fmt = sniff(path)
     return _open(path, tensors=False).meta if fmt == "gankd" else _imported(path, fmt, read(path, fmt)).meta
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """A gankd checkpoint, or a rosinality `.pt` / NVlabs `.pkl` imported in memory."""
-    path = Path(path)
+    """A gankd checkpoint, a shipped model (`builtin:emoji32`), or a rosinality `.pt` / NVlabs `.pkl`
+    imported in memory."""
+    path = resolve_checkpoint(path)
     fmt = sniff(path)
     return _open(path, tensors=True) if fmt == "gankd" else _imported(path, fmt, read(path, fmt))
 
@@ -140,8 +147,10 @@ def describe(path: str | os.PathLike) -> dict:
     _, classes = ARCHITECTURES[meta["arch"]]
     with torch.device("meta"):  # build without memory to count parameters
         params = {role: sum(p.numel() for p in classes[role](cfg).parameters()) for role in meta["roles"]}
-    skip = ("format", "version", "arch", "config", "roles", "source format")
+    skip = ("format", "version", "arch", "config", "roles", "source format", "training")
     facts = {k: v for k, v in meta.items() if k not in skip}
+    if "training" in meta:
+        facts["resumable"] = f"yes (method {meta['training']['config']['method']}; gankd train --resume {path})"
     shown = ("conv_clamp", "d_architecture", "d_cond", "d_cmap_layers", "mbstd_group")  # when not the default
     extras = {k: getattr(cfg, k) for k in shown if getattr(cfg, k) != StyleGAN2Config.__dataclass_fields__[k].default}
     return {"path": str(path), "format": meta.get("source format", f"gankd v{meta['version']}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -133,6 +134,30 @@ def convert(src: Path = typer.Argument(..., help="gankd .safetensors, rosinality
     from gankd.interop.convert import convert as run
 
     say(f"{dst}: written as {run(src, dst, to=to, force=force)}")
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                                        help="settings, e.g. batch=16 augment.kind=ada (see --dry-run)"),
+          data: Optional[str] = typer.Option(None, help=SPEC_HELP + " (the setting data=...)"),
+          res: Optional[int] = typer.Option(None, help="resolution (the setting res=...) [default: 32]"),
+          config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
+          out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]"),
+          resume: Optional[Path] = typer.Option(None, help="go on with a run folder or one of its checkpoints"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit")) -> None:
+    """Train a GAN (from scratch, or a method such as finetune or freezed); runs under torchrun too."""
+    from gankd.config import to_yaml
+    from gankd.train import resolve_run, train as run
+
+    overrides = [*(f"data={data}",) * (data is not None), *(f"res={res}",) * (res is not None), *(settings or [])]
+    if dry_run:
+        cfg, run_dir, ckpt = resolve_run(config, overrides, out, resume)
+        say(f"# run folder: {run_dir}" + (f" (resuming {ckpt})" if ckpt else ""))
+        say(to_yaml(cfg).rstrip())
+        return
+    result = run(config, overrides, out, resume)
+    if result.checkpoint is not None and os.environ.get("RANK", "0") == "0":
+        say(str(result.checkpoint))
 
 
 @app.command()

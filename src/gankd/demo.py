@@ -1,7 +1,8 @@
 """`gankd demo`: what works today, end to end on built-in data, in one new folder.
 
-Training (`gankd train`) and few-shot adaptation (`gankd adapt`) are not built yet, so the
-generator the demo samples from is freshly initialised: its samples show the plumbing, not quality.
+Samples the shipped emoji source model, then fine-tunes it with FreezeD for a few steps on a
+10-shot split of a held-out group (animals): enough to show the whole path (data -> split ->
+training run -> checkpoint -> samples), not a finished adaptation (few-shot methods: issue 6).
 """
 
 from __future__ import annotations
@@ -9,19 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-
-from gankd.checkpoint import describe, save_checkpoint
+from gankd.checkpoint import describe
 from gankd.data.preview import show
 from gankd.data.spec import open_source
 from gankd.data.splits import make_split
 from gankd.fileio import new_dir
 from gankd.generate import generate
-from gankd.nets import Discriminator, Generator, StyleGAN2Config
+from gankd.train import train
 
 GRIDS = {"emoji.png": "emoji", "emoji-animals.png": "emoji:group=animals,tone=none",
          "glyphs.png": "glyphs:char=g", "digits.png": "digits"}
 FEWSHOT_TARGET = "emoji:group=animals,tone=none"
+SOURCE = "builtin:emoji32"
+DEMO_STEPS = 20
 
 
 def run_demo(out: str | Path) -> Iterator[str]:
@@ -31,13 +32,12 @@ def run_demo(out: str | Path) -> Iterator[str]:
     split = make_split(open_source(FEWSHOT_TARGET), shots=10, seed=0, out_dir=out / "split-animals",
                        spec=FEWSHOT_TARGET)
     yield f"10-shot split of {FEWSHOT_TARGET}: {out / 'split-animals'} ({split['total'] - 10} held out)"
-    torch.manual_seed(0)
-    cfg = StyleGAN2Config(resolution=32, z_dim=256, w_dim=256, channel_base=4096, channel_max=256)
-    G, D = Generator(cfg), Discriminator(cfg)
-    G.estimate_w_avg()
-    ckpt = save_checkpoint(out / "stylegan2-32-untrained.safetensors", {"G": G, "G_ema": G, "D": D}, step=0,
-                           note="freshly initialised by `gankd demo`; training arrives with `gankd train`")
-    facts = describe(ckpt)
-    yield f"untrained StyleGAN2 checkpoint: {ckpt} ({facts['networks']['G']}, {facts['resolution']} px)"
-    for path in generate(ckpt, "0-15", grid_path=out / "samples-untrained.png"):
-        yield f"samples from it (noise until trained): {path}"
+    facts = describe(SOURCE)
+    for path in generate(SOURCE, "0-35", grid_path=out / "samples-emoji32.png"):
+        yield f"samples of the shipped source model {SOURCE} ({facts['networks']['G_ema']}): {path}"
+    result = train(overrides=[f"data={out / 'split-animals' / 'train'}", "res=32", "method=freezed",
+                              f"source={SOURCE}", f"steps={DEMO_STEPS}", "batch=8", "augment.kind=diffaugment",
+                              "precision=bf16", "sample_every=10", "checkpoint_every=10"], out=out / "freezed-run")
+    yield f"FreezeD, {DEMO_STEPS} steps on the 10 animals (far from converged): {result.run_dir}"
+    for path in generate(result.checkpoint, "0-35", grid_path=out / "samples-freezed-20-steps.png"):
+        yield f"samples after those steps: {path}"

@@ -15,3 +15,7 @@ class CheckpointError(GankdError):
 
 class OutputExistsError(GankdError):
     """Refusal to overwrite something that already exists."""
+
+
+class TrainingError(GankdError):
+    """A run that cannot go on: a non-finite loss, a state that does not fit the run."""

@@ -170,8 +170,8 @@ class ModulatedConv2d(nn.Module):
         else:
             out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:
-            w = weight[None] * style.view(batch, 1, -1, 1, 1)
-            dcoefs = torch.rsqrt(w.square().sum(dim=(2, 3, 4)) + 1e-8)
+            # sum over (in, k, k) of (w * s_in)^2 = s^2 @ (sum over k of w^2): no per-sample weights
+            dcoefs = torch.rsqrt(style.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)
             out = out * dcoefs.view(batch, -1, 1, 1).to(out.dtype)
         return out
 

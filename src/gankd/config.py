@@ -1,0 +1,288 @@
+"""Training configuration: dataclasses, YAML files and dotted `key=value` overrides.
+
+A run's config is data. Every setting has a dotted key (`batch`, `loss.r1_gamma`, `arch.channel_base`,
+and `<method>.<option>` for the chosen recipe's own options); a YAML file and command-line
+overrides set the same keys, later ones winning. An unknown key is an error listing the valid ones.
+The resolved config is written into the run folder and every checkpoint, so a run can be resumed
+or reproduced from either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gankd.errors import GankdError
+from gankd.nets import StyleGAN2Config
+
+
+class ConfigError(GankdError):
+    """A config file or override that cannot be used."""
+
+
+# Set from the data (`--res`, the images' channels and labels), not from arch.* keys.
+DERIVED_ARCH = ("resolution", "img_channels", "c_dim")
+
+
+@dataclass
+class ArchSettings:
+    """StyleGAN2 settings (see nets/stylegan2.py); defaults suit 32-64 px on a CPU."""
+
+    z_dim: int = 512
+    w_dim: int = 512
+    n_mlp: int = 2
+    lr_mlp: float = 0.01
+    channel_base: int = 8192
+    channel_max: int = 256
+    mbstd_group: int = 4
+    conv_clamp: float | None = None
+    d_architecture: str = "resnet"
+    d_cond: str = "projection"
+
+
+@dataclass
+class LossSettings:
+    kind: str = "nonsat"  # nonsat (non-saturating logistic) or hinge
+    r1_gamma: float | None = None  # None: NVlabs' heuristic 0.0002 * res^2 / batch
+    r1_interval: int = 16  # lazy R1: every this many steps, scaled up by it
+    pl_weight: float = 0.0  # path-length regularization (0 = off)
+    pl_interval: int = 4
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+
+
+@dataclass
+class AugmentSettings:
+    kind: str = "none"  # none, diffaugment or ada
+    policy: str = "default"  # comma-separated ops; default: color,translation,cutout (diffaugment), bgc (ada)
+    p: float = 0.0  # ada: initial probability (diffaugment applies always)
+    target: float = 0.6  # ada: target E[sign(D(real))]
+    interval: int = 4  # ada: steps between adjustments
+    speed_kimg: float = 500.0  # ada: thousands of images for p to move by 1
+
+
+@dataclass
+class OptimSettings:
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    beta1: float = 0.0
+    beta2: float = 0.99
+    eps: float = 1e-8
+
+
+@dataclass
+class EMASettings:
+    kimg: float = 10.0  # half-life of G_ema in thousands of images
+    rampup: float | None = 0.05  # half-life at most this fraction of the images seen so far
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    res: int = 32
+    channels: int | None = None  # None: the data's own
+    method: str = "scratch"
+    source: str | None = None  # checkpoint to start from (finetune, freezed, ...)
+    steps: int = 10000
+    batch: int = 32  # global: split across torchrun processes
+    seed: int = 0
+    precision: str = "fp32"  # fp32 or bf16 (autocast; regularizers stay fp32)
+    channels_last: bool = False
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep: int = 3  # checkpoints kept (the oldest are deleted)
+    arch: ArchSettings = field(default_factory=ArchSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    ema: EMASettings = field(default_factory=EMASettings)
+    options: dict = field(default_factory=dict)  # the recipe's own options, keys `<method>.<name>`
+
+    # Keys that may change when a run is resumed: they do not change the numbers it computes.
+    RESUMABLE = ("steps", "log_every", "sample_every", "checkpoint_every", "keep", "device")
+
+    def flat(self) -> dict:
+        """All settings as {dotted key: value}."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "options":
+                out.update({f"{self.method}.{k}": v for k, v in value.items()})
+            elif dataclasses.is_dataclass(value):
+                out.update({f"{f.name}.{g.name}": getattr(value, g.name) for g in dataclasses.fields(value)})
+            else:
+                out[f.name] = value
+        return out
+
+    def to_dict(self) -> dict:
+        return {k: (v if k != "options" else dict(v)) for k, v in dataclasses.asdict(self).items()}
+
+    def arch_config(self, img_channels: int, c_dim: int) -> StyleGAN2Config:
+        return StyleGAN2Config(resolution=self.res, img_channels=img_channels, c_dim=c_dim,
+                               **dataclasses.asdict(self.arch))
+
+    def r1_gamma(self) -> float:
+        return self.loss.r1_gamma if self.loss.r1_gamma is not None else 0.0002 * self.res ** 2 / self.batch
+
+
+def resolve(file: str | Path | None = None, overrides: list[str] | dict | None = None,
+            base: dict | None = None) -> TrainConfig:
+    """Defaults <- `base` (a stored config) <- YAML file <- overrides, checked and typed."""
+    from gankd.methods import recipe_class
+
+    cfg = TrainConfig()
+    settings: dict = {}
+    if base:
+        settings.update(_flatten(base))
+    if file is not None:
+        settings.update(_flatten(_read_yaml(Path(file))))
+    if isinstance(overrides, dict):
+        settings.update(_flatten(overrides))
+    else:
+        settings.update(_parse_overrides(overrides or []))
+    method = str(settings.get("method", cfg.method))
+    options_cls = recipe_class(method).Options  # unknown method: error listing the known ones
+    options = {f.name: f.default for f in dataclasses.fields(options_cls)}
+    if "options" in settings:  # a stored config keeps options as one mapping
+        settings.update({f"{method}.{k}": v for k, v in settings.pop("options").items()})
+    hints = _field_types(cfg) | {f"{method}.{k}": t for k, t in typing.get_type_hints(options_cls).items()}
+    for key, raw in settings.items():
+        if key in hints:
+            value = _coerce(key, raw, hints[key])
+        elif key.startswith("arch.") and key[5:] in DERIVED_ARCH:
+            raise ConfigError(f"{key} is set by the data and --res, not by a key")
+        else:
+            valid = ", ".join(sorted(hints))
+            raise ConfigError(f"unknown setting {key!r}; valid settings: {valid}")
+        section, _, name = key.rpartition(".")
+        if section == method:
+            options[name] = value
+        elif section:
+            setattr(getattr(cfg, section), name, value)
+        else:
+            setattr(cfg, name, value)
+    cfg.options = options
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: TrainConfig) -> None:
+    choices = {"loss.kind": ("nonsat", "hinge"), "augment.kind": ("none", "diffaugment", "ada"),
+               "precision": ("fp32", "bf16"), "arch.d_architecture": ("resnet", "orig"),
+               "arch.d_cond": ("projection", "cmap")}
+    flat = cfg.flat()
+    for key, allowed in choices.items():
+        if flat[key] not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {flat[key]!r}")
+    positive = ("steps", "batch", "log_every", "sample_every", "checkpoint_every", "keep",
+                "loss.r1_interval", "loss.pl_interval", "loss.pl_batch_shrink", "augment.interval")
+    for key in positive:
+        if flat[key] < 1:
+            raise ConfigError(f"{key} must be at least 1, got {flat[key]}")
+    if cfg.res & (cfg.res - 1) or not 8 <= cfg.res <= 1024:
+        raise ConfigError(f"res must be a power of two from 8 to 1024, got {cfg.res}")
+    if not cfg.data:
+        raise ConfigError("no training data: pass --data DIR|SPEC (or data: in the config file)")
+
+
+def _field_types(cfg: TrainConfig) -> dict[str, object]:
+    out = {}
+    top = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(cfg):
+        if f.name == "options":
+            continue
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update({f"{f.name}.{k}": t for k, t in typing.get_type_hints(type(value)).items()})
+        else:
+            out[f.name] = top[f.name]
+    return out
+
+
+def _coerce(key: str, value, hint):
+    """Type a YAML or command-line value as the setting's declared type."""
+    import yaml
+
+    args = typing.get_args(hint)
+    optional = (typing.get_origin(hint) in (typing.Union, types.UnionType)) and type(None) in args
+    kind = next(a for a in args if a is not type(None)) if optional else hint
+    if isinstance(value, str) and kind is not str:
+        try:
+            value = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            pass
+    if value is None or (kind is not str and isinstance(value, str) and value.lower() == "none"):
+        if optional:
+            return None
+        raise ConfigError(f"{key} cannot be empty")
+    typed = _TYPED[kind](value)
+    if typed is None:
+        name = {int: "an integer", float: "a number", bool: "true or false", str: "text"}[kind]
+        raise ConfigError(f"{key} must be {name}{' or none' if optional else ''}, not {value!r}")
+    return typed
+
+
+def _as_int(value):
+    value = _as_float(value) if isinstance(value, str) else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        return None
+    return int(value)
+
+
+def _as_float(value):
+    if isinstance(value, str):  # YAML reads 1e-3 as text
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+_TYPED = {bool: lambda v: v if isinstance(v, bool) else None, int: _as_int, float: _as_float, str: str}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "options":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected key=value, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: not a readable YAML file ({str(err).splitlines()[0]})") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return tree
+
+
+def to_yaml(cfg: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

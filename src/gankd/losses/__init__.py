@@ -1,0 +1,1 @@
+"""Loss terms shared by the methods."""

@@ -1,0 +1,106 @@
+"""The recipe interface: everything a method declares. The loop (train/loop.py) does the rest.
+
+A recipe says which networks exist (`build`), which parameters train (`trainable`), which extra
+named loss terms enter each phase (`losses`), and what state of its own a checkpoint keeps
+(`state_dict`). The loop adds the adversarial terms and regularizers, sums every term, logs each by
+name, and never asks which method runs. This base class is itself the plainest recipe: `scratch`,
+a fresh G and D trained from random initialization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gankd.config import TrainConfig
+from gankd.nets import Discriminator, Generator
+
+PHASES = ("G_main", "G_reg", "D_main", "D_reg")
+
+
+@dataclass
+class Nets:
+    """The networks of a run: the trained pair, the generator's moving average, and frozen helpers
+    (source or teacher copies, feature extractors) that the recipe rebuilds itself on resume."""
+
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module
+    frozen: dict[str, nn.Module] = field(default_factory=dict)
+
+    def trained(self) -> dict[str, nn.Module]:
+        """The networks a checkpoint stores, by role."""
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D}
+
+
+@dataclass
+class PhaseData:
+    """What the loop computed in a phase, for a recipe's extra terms. Features are the networks'
+    feature taps (`return_features=True`); entries a phase does not compute are None."""
+
+    step: int
+    nets: Nets
+    real: torch.Tensor  # real images of this rank's batch, [-1, 1]
+    real_c: torch.Tensor | None
+    z: torch.Tensor | None = None
+    gen_c: torch.Tensor | None = None
+    fake: torch.Tensor | None = None
+    fake_features: dict | None = None  # generator features of `fake`
+    logits_fake: torch.Tensor | None = None
+    d_fake_features: dict | None = None
+    logits_real: torch.Tensor | None = None
+    d_real_features: dict | None = None
+
+
+@dataclass
+class DataInfo:
+    """What a recipe may need to know about the training data to build its networks."""
+
+    img_channels: int
+    c_dim: int
+    size: int
+
+
+class Recipe:
+    """Train a new StyleGAN2 from random initialization (the `scratch` method)."""
+
+    name = "scratch"
+
+    @dataclass
+    class Options:
+        """The method's own settings, given as `<method>.<option>=value`."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.options = self.Options(**cfg.options)
+
+    def build(self, data: DataInfo) -> Nets:
+        """Create the networks (on CPU; the loop moves them)."""
+        arch = self.cfg.arch_config(data.img_channels, data.c_dim)
+        G, D = Generator(arch), Discriminator(arch)
+        return Nets(G=G, D=D, G_ema=ema_copy(G))
+
+    def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimizer ("G", "D"); all others stay exactly as built."""
+        return {"G": list(nets.G.parameters()), "D": list(nets.D.parameters())}
+
+    def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:
+        """Extra named scalar loss terms (already weighted) for `phase`, one of PHASES."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """The recipe's own state for checkpoints: tensors, or values JSON can hold."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"recipe {self.name} keeps no state, but the checkpoint has {sorted(state)}")
+
+
+def ema_copy(G: nn.Module) -> nn.Module:
+    """A frozen copy of G to hold its exponential moving average."""
+    import copy
+
+    return copy.deepcopy(G).eval().requires_grad_(False)

@@ -1,0 +1,31 @@
+"""TransferGAN-style fine-tuning: start G, G_ema and D from a source checkpoint and train everything."""
+
+from __future__ import annotations
+
+from gankd.checkpoint import load_checkpoint
+from gankd.config import ConfigError
+from gankd.methods.base import DataInfo, Nets, Recipe, ema_copy
+
+
+class Finetune(Recipe):
+    """Every network starts from `source` (any format `load_checkpoint` reads); its architecture
+    comes from the source, so `arch.*` settings do not apply."""
+
+    name = "finetune"
+
+    def build(self, data: DataInfo) -> Nets:
+        if not self.cfg.source:
+            raise ConfigError(f"method {self.name} starts from a checkpoint: pass source=PATH")
+        ckpt = load_checkpoint(self.cfg.source)
+        arch = ckpt.config
+        if "D" not in ckpt.roles:
+            raise ConfigError(f"{self.cfg.source}: no discriminator, which {self.name} needs")
+        wanted = {"resolution": self.cfg.res, "img_channels": data.img_channels, "c_dim": data.c_dim}
+        for key, value in wanted.items():
+            if getattr(arch, key) != value:
+                raise ConfigError(f"{self.cfg.source}: the source has {key}={getattr(arch, key)}, "
+                                  f"but the training data needs {value}")
+        G = ckpt.network("G" if "G" in ckpt.roles else "G_ema").train().requires_grad_(True)
+        D = ckpt.network("D").train().requires_grad_(True)
+        G_ema = ckpt.network("G_ema") if "G_ema" in ckpt.roles else ema_copy(G)
+        return Nets(G=G, D=D, G_ema=G_ema)

@@ -1,0 +1,76 @@
+"""`gankd train`: resolve the config, make or reopen the run folder, then run the loop.
+
+A new run gets a new folder (an existing one is refused, never overwritten); `--resume` reopens a
+run folder or one of its checkpoints with the config stored there, where only keys that do not
+change the computation (steps, intervals, device) may be changed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gankd.checkpoint import read_meta
+from gankd.config import ConfigError, TrainConfig, resolve, to_yaml
+from gankd.errors import GankdError, OutputExistsError
+from gankd.fileio import atomic_write
+from gankd.train.dist import Dist
+from gankd.train.loop import TrainResult, training_loop
+from gankd.train.state import resume_point
+
+
+def resolve_run(config_file: str | Path | None = None, overrides: list[str] | None = None,
+                out: str | Path | None = None, resume: str | Path | None = None
+                ) -> tuple[TrainConfig, Path, Path | None]:
+    """(config, run folder, checkpoint to resume from or None), checked but with nothing written."""
+    overrides = list(overrides or [])
+    if resume is None:
+        cfg = resolve(config_file, overrides)
+        run_dir = Path(out) if out else Path("runs") / _slug(f"{cfg.method}-{cfg.data}-{cfg.res}")
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise OutputExistsError(f"{run_dir} exists; resume it with `gankd train --resume {run_dir}` "
+                                    "or choose another --out")
+        return cfg, run_dir, None
+    if config_file is not None or out is not None:
+        raise ConfigError("--resume takes the run's stored config and folder; drop --config/--out "
+                          "(change steps and intervals with key=value)")
+    run_dir, ckpt = resume_point(resume)
+    training = read_meta(ckpt).get("training")
+    if training is None:
+        raise ConfigError(f"{ckpt}: not a training checkpoint")
+    stored = training["config"]
+    cfg = resolve(base=stored, overrides=overrides)
+    before, after = resolve(base=stored).flat(), cfg.flat()
+    changed = [k for k in after if after[k] != before.get(k) and k not in TrainConfig.RESUMABLE]
+    if changed:
+        raise ConfigError(f"a resumed run keeps its config; cannot change {', '.join(changed)} "
+                          f"(only {', '.join(TrainConfig.RESUMABLE)})")
+    if training["step"] >= cfg.steps:
+        raise ConfigError(f"{ckpt} is at step {training['step']}, the run's end (steps={cfg.steps}); "
+                          f"pass steps=N with N > {training['step']} to train longer")
+    return cfg, run_dir, ckpt
+
+
+def train(config_file: str | Path | None = None, overrides: list[str] | None = None,
+          out: str | Path | None = None, resume: str | Path | None = None) -> TrainResult:
+    """Train a GAN as configured (see gankd.config); under torchrun, on every process."""
+    cfg, run_dir, ckpt = resolve_run(config_file, overrides, out, resume)
+    dist = Dist.start(cfg.device)
+    try:
+        problem = None
+        if dist.main:
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write(run_dir / "config.yaml", to_yaml(cfg).encode())
+            except OSError as err:
+                problem = f"{run_dir}: cannot write the run folder ({err.strerror})"
+        problems = [p for p in dist.gather(problem) if p]
+        if problems:
+            raise GankdError(problems[0])
+        return training_loop(cfg, run_dir, ckpt, dist)
+    finally:
+        dist.stop()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:80]
