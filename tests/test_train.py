@@ -214,6 +214,9 @@ def test_existing_run_folder_is_refused_and_resume_keeps_the_config(tmp_path, ru
     assert code == 2 and "no such run folder or checkpoint" in err
     code, _, err = run_cli("train", *TINY, "method=finetune", "--out", tmp_path / "ft")
     assert code == 2 and "pass source=PATH" in err
+    code, _, err = run_cli("train", *TINY, f"data={tmp_path / 'no-such-folder'}", "--out", tmp_path / "bad")
+    assert code == 2 and "no-such-folder" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ft").exists() and not (tmp_path / "bad").exists()  # failures leave no run folder
 
 
 def test_the_minimal_recipe_in_the_architecture_doc_trains(tmp_path):

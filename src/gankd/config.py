@@ -27,20 +27,11 @@ class ConfigError(GankdError):
 DERIVED_ARCH = ("resolution", "img_channels", "c_dim")
 
 
-@dataclass
-class ArchSettings:
-    """StyleGAN2 settings (see nets/stylegan2.py); defaults suit 32-64 px on a CPU."""
-
-    z_dim: int = 512
-    w_dim: int = 512
-    n_mlp: int = 2
-    lr_mlp: float = 0.01
-    channel_base: int = 8192
-    channel_max: int = 256
-    mbstd_group: int = 4
-    conv_clamp: float | None = None
-    d_architecture: str = "resnet"
-    d_cond: str = "projection"
+# StyleGAN2's own settings under arch.*, with defaults sized for 32-64 px on a CPU.
+ARCH_DEFAULTS = {"n_mlp": 2, "channel_base": 8192, "channel_max": 256}
+ArchSettings = dataclasses.make_dataclass("ArchSettings", [
+    (f.name, f.type, field(default=ARCH_DEFAULTS.get(f.name, f.default)))
+    for f in dataclasses.fields(StyleGAN2Config) if f.name not in (*DERIVED_ARCH, "blur_kernel")])
 
 
 @dataclass

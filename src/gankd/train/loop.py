@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankd.config import ConfigError, TrainConfig
+from gankd.config import ConfigError, TrainConfig, to_yaml
 from gankd.data.augment import make_augment
 from gankd.data.dataset import ImageDataset
 from gankd.data.spec import open_source
 from gankd.errors import TrainingError
+from gankd.fileio import atomic_write
 from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods import DataInfo, Nets, PhaseData, recipe_class
 from gankd.progress import progress
@@ -45,8 +46,8 @@ class TrainResult:
 
 
 def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Dist) -> TrainResult:
-    """Train (or go on training from the checkpoint `resume`) until `cfg.steps`; rank 0 writes into
-    `run_dir`, which must exist."""
+    """Train (or go on training from the checkpoint `resume`) until `cfg.steps`; rank 0 writes
+    `run_dir` (config.yaml, metrics, samples, checkpoints)."""
     dev = dist.device
     data = ImageDataset(open_source(cfg.data), cfg.res, cfg.channels)
     c_dim, per_rank = data.cond_dim, cfg.batch // dist.world
@@ -97,6 +98,9 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     sample_z = torch.randn(SAMPLES, G.cfg.z_dim, generator=fixed).to(dev)
     sample_c = conds[torch.randint(len(conds), (SAMPLES,), generator=fixed).to(dev)] if c_dim else None
 
+    if dist.main:  # only now: bad data or a bad source leave no folder behind
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "config.yaml", to_yaml(cfg).encode())
     log = RunLog(run_dir, step, enabled=dist.main)
     if dist.main and resume is None:
         log.samples(0, _generate(G_ema, sample_z, sample_c))

@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 
 from gankd.checkpoint import read_meta
-from gankd.config import ConfigError, TrainConfig, resolve, to_yaml
-from gankd.errors import GankdError, OutputExistsError
-from gankd.fileio import atomic_write
+from gankd.config import ConfigError, TrainConfig, resolve
+from gankd.errors import OutputExistsError
 from gankd.train.dist import Dist
 from gankd.train.loop import TrainResult, training_loop
 from gankd.train.state import resume_point
@@ -57,16 +56,6 @@ def train(config_file: str | Path | None = None, overrides: list[str] | None = N
     cfg, run_dir, ckpt = resolve_run(config_file, overrides, out, resume)
     dist = Dist.start(cfg.device)
     try:
-        problem = None
-        if dist.main:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-                atomic_write(run_dir / "config.yaml", to_yaml(cfg).encode())
-            except OSError as err:
-                problem = f"{run_dir}: cannot write the run folder ({err.strerror})"
-        problems = [p for p in dist.gather(problem) if p]
-        if problems:
-            raise GankdError(problems[0])
         return training_loop(cfg, run_dir, ckpt, dist)
     finally:
         dist.stop()
