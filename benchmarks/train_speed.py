@@ -9,7 +9,8 @@ Config ("equal config"): rosinality's defaults at that resolution (512 channels 
 channel multiplier 2 above; 8 mapping layers; 512-d z and w), non-saturating loss, lazy R1 every 16
 steps, path length every 4 on half the batch, G_ema, no augmentation; data are emoji. A step's cost
 is measured three times (regularizers off, path length every step, R1 every step) and amortized
-as main + pl/4 + r1/16, the same way for both implementations. gankd runs its real loop
+as main + pl/4 + r1/16, the same way for both implementations (at 256 px only the main step, one
+timed step: a CPU takes minutes per step there). gankd runs its real loop
 (`gankd.train.train`) and reads the per-step wall time it logs; rosinality runs its train.py loss
 functions in the order of its training loop. Images/s is G_ema sampling with no gradient.
 """
@@ -17,6 +18,8 @@ functions in the order of its training loop. Images/s is G_ema sampling with no 
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
+import importlib.util
 import json
 import os
 import platform
@@ -30,7 +33,7 @@ from pathlib import Path
 
 WARMUP, TIMED = 1, 3
 NEVER = 10 ** 6  # a regularization interval that never comes after step 0
-DATA = "emoji:tone=none"
+DATA = "emoji:group=animals,tone=none"  # the data do not change a step's cost
 
 
 def gankd_overrides(res: int, batch: int, precision: str, pl_interval: int, r1_interval: int, steps: int) -> list:
@@ -40,12 +43,12 @@ def gankd_overrides(res: int, batch: int, precision: str, pl_interval: int, r1_i
             "loss.pl_weight=2", f"loss.pl_interval={pl_interval}", f"loss.r1_interval={r1_interval}"]
 
 
-def gankd_step(res: int, batch: int, precision: str, pl_interval: int, r1_interval: int) -> dict:
+def gankd_step(res: int, batch: int, precision: str, pl_interval: int, r1_interval: int, timed: int = TIMED) -> dict:
     """Seconds per step of gankd's training loop, median of the timed steps."""
     from gankd.train import train
 
     with tempfile.TemporaryDirectory() as tmp:
-        train(overrides=gankd_overrides(res, batch, precision, pl_interval, r1_interval, WARMUP + TIMED),
+        train(overrides=gankd_overrides(res, batch, precision, pl_interval, r1_interval, WARMUP + timed),
               out=Path(tmp) / "run")
         lines = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
     return {"sec_per_step": statistics.median(line["time/sec_per_step"] for line in lines[WARMUP:])}
@@ -67,7 +70,11 @@ def rosinality_modules(repo: Path):
     import torch.utils.cpp_extension as ext
 
     ext.load = lambda *a, **k: types.SimpleNamespace()  # its CUDA kernels; on CPU it runs pure torch
-    sys.modules.setdefault("lmdb", types.ModuleType("lmdb"))  # its data set reader, unused here
+    for name in ("lmdb", "tqdm"):  # its data set reader and progress bar, unused here
+        if importlib.util.find_spec(name) is None:
+            stub = sys.modules[name] = types.ModuleType(name)
+            stub.__spec__ = importlib.machinery.ModuleSpec(name, None)
+            stub.tqdm = lambda items, **kwargs: items
     sys.path.insert(0, str(repo))
     import model
     import train as their_train
@@ -84,8 +91,8 @@ def rosinality_step(repo: Path, res: int, batch: int, pl_interval: int, r1_inter
     G_ema = model.Generator(res, 512, 8, channel_multiplier=2).eval()
     t.accumulate(G_ema, G, 0)
     g_ratio, d_ratio = pl_interval / (pl_interval + 1), r1_interval / (r1_interval + 1)
-    g_optim = torch.optim.Adam(G.parameters(), lr=0.002 * g_ratio, betas=(0, 0.99 ** g_ratio))
-    d_optim = torch.optim.Adam(D.parameters(), lr=0.002 * d_ratio, betas=(0, 0.99 ** d_ratio))
+    g_optim = torch.optim.Adam(G.parameters(), lr=0.002 * g_ratio, betas=(0.0, 0.99 ** g_ratio))
+    d_optim = torch.optim.Adam(D.parameters(), lr=0.002 * d_ratio, betas=(0.0, 0.99 ** d_ratio))
     real_all = torch.rand(batch, 3, res, res) * 2 - 1
     mean_path_length = 0
     times = []
@@ -183,24 +190,28 @@ def main() -> None:
     for res in args.res:
         for precision in ("fp32", "bf16"):
             row = {"implementation": "gankd", "res": res, "precision": precision}
-            row.update(amortized("gankd", res, args.batch, {"precision": precision}) if res <= 64 else
+            row.update(amortized("gankd", res, args.batch, {"precision": precision}) if res <= 64 else  # main only
                        {"phases_sec": {"main": run_child({"kind": "gankd_step", "res": res, "batch": args.batch,
                                                           "precision": precision, "pl_interval": NEVER,
-                                                          "r1_interval": NEVER})["sec_per_step"]}})
+                                                          "r1_interval": NEVER, "timed": 1})["sec_per_step"]}})
             sampling = run_child({"kind": "gankd_sampling", "res": res, "batch": args.batch, "precision": precision})
             row["images_per_sec"] = sampling["images_per_sec"]
-            results["runs"].append(row)
-            print(json.dumps(row), flush=True)
+            record(results, row, args.out)
         if args.rosinality and res <= 64:
             row = {"implementation": "rosinality", "res": res, "precision": "fp32",
                    **amortized("rosinality", res, args.batch, {"repo": str(args.rosinality)})}
             row["images_per_sec"] = run_child({"kind": "rosinality_sampling", "repo": str(args.rosinality),
                                                "res": res, "batch": args.batch})["images_per_sec"]
-            results["runs"].append(row)
-            print(json.dumps(row), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+            record(results, row, args.out)
     print(args.out)
+
+
+def record(results: dict, row: dict, out: Path) -> None:
+    """Print a row and rewrite the JSON, so that an interrupted run keeps what it measured."""
+    results["runs"].append(row)
+    print(json.dumps(row), flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

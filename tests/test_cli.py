@@ -143,3 +143,15 @@ def test_demo_runs_end_to_end(run_cli, tmp_path):
     assert (tmp_path / "demo" / "freezed-run" / "checkpoints" / "step-0000020.safetensors").is_file()
     assert len(list((tmp_path / "demo" / "split-animals" / "train").glob("*.png"))) == 10
     assert run_cli("demo", "--out", tmp_path / "demo")[0] == 2  # never over an earlier demo
+
+
+def test_the_shipped_source_model_generates(run_cli, tmp_path):
+    code, out, err = run_cli("generate", "builtin:emoji32", "--seeds", "0-7", "--outdir", tmp_path / "s")
+    assert code == 0, err
+    images = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "s").glob("*.png"))]
+    assert len(images) == 8 and images[0].shape == (32, 32, 3)
+    assert np.std([im.mean() for im in images]) > 1  # different seeds, different images
+    code, out, _ = run_cli("info", "builtin:emoji32")
+    assert code == 0 and "emoji:group!=smileys|animals|food|flags,tone=none" in out and "D:" in out
+    code, _, err = run_cli("info", "builtin:nope")
+    assert code == 2 and "no such shipped model; shipped: builtin:emoji32" in err
