@@ -230,3 +230,9 @@ def test_the_minimal_recipe_in_the_architecture_doc_trains(tmp_path):
     finally:
         RECIPES.pop("feature_matching")
     assert all(line["loss/G_main/feature_match"] >= 0 for line in logged) and len(logged) == 2
+
+
+def test_conditional_data_trains_a_conditional_pair(tmp_path):
+    overrides = [*TINY, "data=emoji:group=animals,tone=none,label=subgroup", "steps=2"]
+    result = train(overrides=overrides, out=tmp_path / "run")
+    assert result.nets.G.cfg.c_dim == 8 and load_checkpoint(result.checkpoint).config.c_dim == 8

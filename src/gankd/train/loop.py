@@ -88,7 +88,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         dist.broadcast([G, D, G_ema])
         _seed(cfg.seed, dist.rank)
 
-    conds = torch.stack([data[i][1] for i in range(len(data))]).to(dev) if c_dim else None
+    conds = torch.from_numpy(np.stack([data.source.cond(i) for i in range(len(data))])).float().to(dev) \
+        if c_dim else None  # the labels fakes are drawn with
 
     def latents(n: int):
         z = torch.randn(n, G.cfg.z_dim, device=dev)
