@@ -164,8 +164,7 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
 
 def _check(cfg: TrainConfig) -> None:
     choices = {"loss.kind": ("nonsat", "hinge"), "augment.kind": ("none", "diffaugment", "ada"),
-               "precision": ("fp32", "bf16"), "arch.d_architecture": ("resnet", "orig"),
-               "arch.d_cond": ("projection", "cmap")}
+               "precision": ("fp32", "bf16")}
     flat = cfg.flat()
     for key, allowed in choices.items():
         if flat[key] not in allowed:
@@ -175,8 +174,10 @@ def _check(cfg: TrainConfig) -> None:
     for key in positive:
         if flat[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {flat[key]}")
-    if cfg.res & (cfg.res - 1) or not 8 <= cfg.res <= 1024:
-        raise ConfigError(f"res must be a power of two from 8 to 1024, got {cfg.res}")
+    try:  # the architecture checks its own settings (res included); channels and labels come later
+        cfg.arch_config(img_channels=3, c_dim=0)
+    except ValueError as err:
+        raise ConfigError(f"arch: {err}") from None
     if not cfg.data:
         raise ConfigError("no training data: pass --data DIR|SPEC (or data: in the config file)")
 
