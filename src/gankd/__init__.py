@@ -6,7 +6,7 @@ imported on first use so that `import gankd` and `gankd --help` stay fast.
 
 from importlib import import_module
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _API = {
     # data (gankd data ...)
@@ -24,6 +24,9 @@ _API = {
     "Recipe": "gankd.methods", "register_recipe": ("gankd.methods", "register"),
     # sampling (gankd generate)
     "generate": "gankd.generate", "sample": "gankd.generate",
+    # evaluation (gankd evaluate)
+    "evaluate": "gankd.metrics.evaluate", "Evaluator": "gankd.metrics.evaluate",
+    "load_extractor": "gankd.features", "EXTRACTORS": "gankd.features",
 }
 
 __all__ = sorted(_API)

@@ -136,6 +136,32 @@ def convert(src: Path = typer.Argument(..., help="gankd .safetensors, rosinality
     say(f"{dst}: written as {run(src, dst, to=to, force=force)}")
 
 
+@app.command()
+def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, run folder, or folder/zip of images"),
+             ref: str = typer.Option(..., help="reference: a split folder (its eval/ images; train/ are the shots), "
+                                                "a folder, " + SPEC_HELP.split(", ", 1)[1] + ", or stats .npz"),
+             metrics: str = typer.Option("fid,kid", help="comma list of fid, kid, pr, intra_lpips, copying"),
+             features: str = typer.Option("domain", help="domain, inception, clip[:ARCH] or lpips[:alex|vgg]"),
+             n: int = typer.Option(5000, help="number of generated samples (seeds SEED..SEED+n-1)"),
+             seed: int = typer.Option(0, help="first seed; also seeds KID subsets and k-means cells"),
+             train_data: Optional[str] = typer.Option(None, "--train",
+                                                      help="training images, for intra_lpips and copying"),
+             lpips: Optional[str] = typer.Option(None, help="perceptual distance for intra_lpips "
+                                                            "[default: domain with domain features, else lpips:alex]"),
+             weights: Optional[str] = typer.Option(None, help="weights file of the feature extractor"),
+             resize: str = typer.Option("clean", help="clean (antialiased, torch) or legacy (inception only)"),
+             res: Optional[int] = typer.Option(None, help="resolution of an image-folder target [default: native]"),
+             batch: int = typer.Option(64, help="batch size"),
+             device: str = typer.Option("cpu", help="torch device"),
+             out: Optional[Path] = typer.Option(None, help="new folder for metrics.json [default: eval-<target>]")) -> None:
+    """Evaluate a generator or images against a reference: quality, diversity and memorisation."""
+    from gankd.metrics.evaluate import evaluate as run
+    from gankd.metrics.table import print_table
+
+    print_table(run(target, ref, metrics, features, n, seed, train_data, lpips, weights, resize, batch, device,
+                    res, out))
+
+
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                                         help="settings, e.g. batch=16 augment.kind=ada (see --dry-run)"),

@@ -71,6 +71,16 @@ class EMASettings:
 
 
 @dataclass
+class EvalSettings:
+    every: int = 0  # evaluate G_ema every this many steps (0 = never); rank 0, fixed seeds 0..n-1
+    metrics: str = "kid,fid"  # any of fid, kid, pr, intra_lpips, copying (docs/metrics.md)
+    features: str = "domain"
+    n: int = 1000  # generated samples per evaluation
+    ref: str = ""  # reference: split folder (its eval/), folder or spec; "" = the training data
+    best: str = ""  # "kid" or "fid": keep best.safetensors (G_ema, D) at the lowest value; "" = off
+
+
+@dataclass
 class TrainConfig:
     data: str = ""
     res: int = 32
@@ -92,10 +102,13 @@ class TrainConfig:
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     ema: EMASettings = field(default_factory=EMASettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
     options: dict = field(default_factory=dict)  # the recipe's own options, keys `<method>.<name>`
 
-    # Keys that may change when a run is resumed: they do not change the numbers it computes.
-    RESUMABLE = ("steps", "log_every", "sample_every", "checkpoint_every", "keep", "device")
+    # Keys that may change when a run is resumed: they do not change the numbers it computes
+    # (evaluation draws no random numbers from the training's generators).
+    RESUMABLE = ("steps", "log_every", "sample_every", "checkpoint_every", "keep", "device",
+                 *(f"eval.{f.name}" for f in dataclasses.fields(EvalSettings)))
 
     def flat(self) -> dict:
         """All settings as {dotted key: value}."""
@@ -174,6 +187,14 @@ def _check(cfg: TrainConfig) -> None:
     for key in positive:
         if flat[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {flat[key]}")
+    from gankd.metrics.evaluate import parse_metrics
+
+    parse_metrics(cfg.eval.metrics)
+    if cfg.eval.every < 0 or cfg.eval.n < 2:
+        raise ConfigError("eval.every must be 0 (off) or more, and eval.n at least 2")
+    if cfg.eval.best not in ("", "kid", "fid") or cfg.eval.best and cfg.eval.best not in cfg.eval.metrics.split(","):
+        raise ConfigError(f"eval.best must be kid or fid and one of eval.metrics ({cfg.eval.metrics}), "
+                          f"not {cfg.eval.best!r}")
     try:  # the architecture checks its own settings (res included); channels and labels come later
         cfg.arch_config(img_channels=3, c_dim=0)
     except ValueError as err:

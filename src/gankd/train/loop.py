@@ -30,6 +30,7 @@ from gankd.methods import DataInfo, Nets, PhaseData, recipe_class
 from gankd.progress import progress
 from gankd.train.batches import StepBatches
 from gankd.train.dist import Dist
+from gankd.train.evaluation import RunEvaluator
 from gankd.train.log import RunLog
 from gankd.train.state import checkpoints, load_training_state, restore, rng_state, save_training_state
 
@@ -99,7 +100,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     sample_z = torch.randn(SAMPLES, G.cfg.z_dim, generator=fixed).to(dev)
     sample_c = conds[torch.randint(len(conds), (SAMPLES,), generator=fixed).to(dev)] if c_dim else None
 
-    if dist.main:  # only now: bad data or a bad source leave no folder behind
+    evaluator = RunEvaluator(cfg, run_dir, data.channels, dev, conds) if cfg.eval.every and dist.main else None
+    if dist.main:  # only now: bad data, a bad source or bad eval settings leave no folder behind
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "config.yaml", to_yaml(cfg).encode())
     log = RunLog(run_dir, step, enabled=dist.main)
@@ -198,6 +200,10 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             log.scalars(step, {**scalars, "kimg": images / 1000, "augment/p": augment.p, **timing})
         if step % cfg.sample_every == 0 or step == cfg.steps:
             log.samples(step, _generate(G_ema, sample_z, sample_c))
+        if evaluator and (step % cfg.eval.every == 0 or step == cfg.steps):
+            scores = evaluator(G_ema, step)
+            log.scalars(step, scores)
+            evaluator.keep_best(scores, step, nets)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             rngs = dist.gather(rng_state())
             if dist.main:

@@ -1,0 +1,53 @@
+"""Feature extractors, one registry for metrics and for methods that use pretrained teachers.
+
+A spec is `name` or `name:variant`: `domain`, `inception`, `clip` (= `clip:ViT-B-32/openai`),
+`clip:ViT-L-14`, `clip:ViT-B-32/laion2b_s34b_b79k` (open_clip's architecture/tag: the tag also sets
+the activation and normalisation that a `weights` file expects), `lpips` (= `lpips:alex`), `lpips:vgg`. `weights` is a file that replaces the
+default one (it must fit the network).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from gankd.errors import GankdError
+from gankd.features.base import RESIZE_MODES, Extractor
+
+EXTRACTORS = {
+    "domain": "gankd's own encoder of emoji, glyphs and digits, shipped in the package (offline)",
+    "inception": "the standard FID Inception-v3 (pt_inception-2015-12-05) through torch-fidelity",
+    "clip": "an open_clip image encoder: clip:ARCH[/TAG] (default ViT-B-32/openai)",
+    "lpips": "LPIPS (Zhang et al. 2018): lpips:alex (default) or lpips:vgg",
+}
+
+
+@lru_cache(maxsize=8)
+def load_extractor(spec: str, weights: str | None = None, resize: str = "clean", device: str = "cpu") -> Extractor:
+    """The extractor for `spec`, on `device`, in eval mode; cached per process."""
+    name, _, variant = spec.partition(":")
+    if name not in EXTRACTORS:
+        raise GankdError(f"unknown features {spec!r}; choose from {', '.join(EXTRACTORS)}")
+    if resize not in RESIZE_MODES:
+        raise GankdError(f"resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
+    if resize == "legacy" and name != "inception":
+        raise GankdError("the legacy resize exists only for inception features (torch-fidelity's resize)")
+    if variant and name in ("domain", "inception"):
+        raise GankdError(f"{name} features have no variants (got {spec!r})")
+    if name == "domain":
+        from gankd.features.domain import Domain
+
+        extractor = Domain(weights)
+    elif name == "inception":
+        from gankd.features.inception import Inception
+
+        extractor = Inception(weights, resize=resize)
+    elif name == "clip":
+        from gankd.features.clip import Clip
+
+        arch, _, tag = (variant or "ViT-B-32").partition("/")
+        extractor = Clip(arch, weights, tag or "openai")
+    else:
+        from gankd.features.lpips import Lpips
+
+        extractor = Lpips(variant or "alex", weights)
+    return extractor.to(device).eval()

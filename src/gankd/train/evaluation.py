@@ -1,0 +1,71 @@
+"""Evaluation during training: every `eval.every` steps, G_ema's samples from fixed seeds are scored
+with the evaluation module, logged as `eval/<metric>`, and with `eval.best` the best networks are
+kept as best.safetensors, whose metadata states the selection rule (it is optimistic when the
+reference is also the test set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankd.checkpoint import read_meta, save_checkpoint
+from gankd.config import TrainConfig
+from gankd.data.spec import open_source
+from gankd.generate import seed_latents
+from gankd.images import to_uint8
+from gankd.metrics.evaluate import Evaluator, parse_metrics
+
+
+def reference_and_train(cfg: TrainConfig):
+    """(reference, training images): eval.ref's eval/ images for a split folder, else eval.ref or the data."""
+    from gankd.data.splits import load_split
+
+    train = open_source(cfg.data)
+    if not cfg.eval.ref:
+        return train, train
+    if (Path(cfg.eval.ref) / "manifest.json").is_file():
+        return load_split(cfg.eval.ref)[1], train
+    return open_source(cfg.eval.ref), train
+
+
+class RunEvaluator:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, channels: int, device: torch.device,
+                 conds: torch.Tensor | None):
+        reference, train = reference_and_train(cfg)
+        self.cfg, self.device, self.conds = cfg, device, conds
+        self.evaluator = Evaluator(reference, parse_metrics(cfg.eval.metrics), cfg.eval.features, cfg.res, channels,
+                                   train, device=str(device), name=cfg.eval.ref or cfg.data)
+        self.best_file = run_dir / "best.safetensors"
+        self.best = read_meta(self.best_file).get(cfg.eval.best, float("inf")) if self.best_file.is_file() \
+            else float("inf")  # a resumed run remembers its best
+
+    @torch.no_grad()
+    def __call__(self, G_ema, step: int) -> dict[str, float]:
+        """Scalars `eval/<metric>` of G_ema now."""
+        z = seed_latents(list(range(self.cfg.eval.n)), G_ema.cfg.z_dim).to(self.device)
+        c = None
+        if self.conds is not None:  # labels cycle through the data's, deterministically
+            c = self.conds[torch.arange(len(z), device=self.device) % len(self.conds)]
+        images = torch.cat([torch.from_numpy(to_uint8(G_ema(z[i:i + 64], None if c is None else c[i:i + 64],
+                                                            noise_mode="const"))).permute(0, 3, 1, 2)
+                            for i in range(0, len(z), 64)])
+        results = self.evaluator(images)
+        results.pop("_copying", None)
+        return {f"eval/{name}": float(m["value"]) for name, m in results.items()}
+
+    def keep_best(self, scalars: dict[str, float], step: int, nets) -> Path | None:
+        """Write best.safetensors when eval.best improved."""
+        metric = self.cfg.eval.best
+        value = scalars.get(f"eval/{metric}", float("nan"))
+        if not metric or not np.isfinite(value) or value >= self.best:
+            return None
+        self.best = value
+        protocol = self.evaluator.protocol()
+        rule = (f"lowest {metric}[{protocol['features']}] over evaluations every {self.cfg.eval.every} steps, "
+                f"{self.cfg.eval.n} samples (seeds 0-{self.cfg.eval.n - 1}) against {protocol['reference']}; "
+                "a score selected on the images it is reported on is optimistic")
+        return save_checkpoint(self.best_file, {"G_ema": nets.G_ema, "D": nets.D}, force=True,
+                               step=step, selected_by=rule, **{metric: value})
