@@ -142,6 +142,9 @@ def test_demo_runs_end_to_end(run_cli, tmp_path):
             "samples-freezed-20-steps.png"} <= made
     assert (tmp_path / "demo" / "freezed-run" / "checkpoints" / "step-0000020.safetensors").is_file()
     assert len(list((tmp_path / "demo" / "split-animals" / "train").glob("*.png"))) == 10
+    for name in ("source", "freezed"):
+        report = json.loads((tmp_path / "demo" / f"eval-{name}" / "metrics.json").read_text())
+        assert set(report["metrics"]) == {"kid", "fid", "intra_lpips", "copying"}
     assert run_cli("demo", "--out", tmp_path / "demo")[0] == 2  # never over an earlier demo
 
 

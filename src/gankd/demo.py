@@ -2,7 +2,8 @@
 
 Samples the shipped emoji source model, then fine-tunes it with FreezeD for a few steps on a
 10-shot split of a held-out group (animals): enough to show the whole path (data -> split ->
-training run -> checkpoint -> samples), not a finished adaptation (few-shot methods: issue 6).
+training run -> checkpoint -> samples -> evaluation against the held-out animals), not a finished
+adaptation (few-shot methods: issue 6).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from gankd.data.spec import open_source
 from gankd.data.splits import make_split
 from gankd.fileio import new_dir
 from gankd.generate import generate
+from gankd.metrics.evaluate import evaluate
+from gankd.metrics.table import metric_rows
 from gankd.train import train
 
 GRIDS = {"emoji.png": "emoji", "emoji-animals.png": "emoji:group=animals,tone=none",
@@ -23,6 +26,7 @@ GRIDS = {"emoji.png": "emoji", "emoji-animals.png": "emoji:group=animals,tone=no
 FEWSHOT_TARGET = "emoji:group=animals,tone=none"
 SOURCE = "builtin:emoji32"
 DEMO_STEPS = 20
+EVAL_METRICS, EVAL_SAMPLES = "kid,fid,intra_lpips,copying", 300
 
 
 def run_demo(out: str | Path) -> Iterator[str]:
@@ -41,3 +45,7 @@ def run_demo(out: str | Path) -> Iterator[str]:
     yield f"FreezeD, {DEMO_STEPS} steps on the 10 animals (far from converged): {result.run_dir}"
     for path in generate(result.checkpoint, "0-35", grid_path=out / "samples-freezed-20-steps.png"):
         yield f"samples after those steps: {path}"
+    for name, target in (("source", SOURCE), ("freezed", result.checkpoint)):
+        report = evaluate(target, out / "split-animals", EVAL_METRICS, n=EVAL_SAMPLES, out=out / f"eval-{name}")
+        scores = "; ".join(f"{metric} {value}" for metric, value, _ in metric_rows(report))
+        yield f"{name} vs the {report['reference_images']} held-out animals ({EVAL_SAMPLES} samples): {scores}"
