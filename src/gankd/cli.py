@@ -162,6 +162,28 @@ def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, r
                     res, out))
 
 
+@app.command()
+def project(images: str = typer.Argument(..., help="images to invert: a split folder (its training shots), "
+                                                    "a folder, " + SPEC_HELP.split(", ", 1)[1]),
+            ckpt: str = typer.Option(..., help="the generator (checkpoint or builtin:NAME)"),
+            out: Optional[Path] = typer.Option(None, help="new folder [default: projection-<images>]"),
+            steps: int = typer.Option(200, help="optimisation steps"),
+            space: str = typer.Option("w+", help="w+ (one w per layer) or w"),
+            perceptual: str = typer.Option("domain", help="perceptual distance: domain or lpips[:alex|vgg]"),
+            perceptual_weight: float = typer.Option(1.0, help="weight of the perceptual term (pixel L1 has 1)"),
+            lr: float = typer.Option(0.05, help="Adam learning rate (cosine decay to 0)"),
+            device: str = typer.Option("cpu", help="torch device")) -> None:
+    """Invert images into a generator (GAN inversion): latents, reconstructions, errors."""
+    from gankd.project import run_projection
+
+    report = run_projection(images, ckpt, out, steps, space, perceptual, perceptual_weight, lr, device)
+    for when in ("start", "end"):
+        errors = report[when]
+        say(f"{'at the average w' if when == 'start' else f'after {steps} steps':>20}: pixel L1 "
+            f"{errors['pixel_l1']:.4f}, perceptual[{report['perceptual']}] {errors['perceptual']:.4f}")
+    say(f"{report['out']}: latents.safetensors, reconstructions/, side-by-side.png, projection.json")
+
+
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                                         help="settings, e.g. batch=16 augment.kind=ada (see --dry-run)"),

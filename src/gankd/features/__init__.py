@@ -21,6 +21,9 @@ EXTRACTORS = {
 }
 
 
+PERCEPTUAL = ("domain", "lpips")  # the extractors with a perceptual (LPIPS-style) distance
+
+
 @lru_cache(maxsize=8)
 def load_extractor(spec: str, weights: str | None = None, resize: str = "clean", device: str = "cpu") -> Extractor:
     """The extractor for `spec`, on `device`, in eval mode; cached per process."""

@@ -56,17 +56,18 @@ class Extractor(torch.nn.Module):
         images = as_rgb(images.float()).clamp(-1, 1)
         return clean_resize(images, self.input_size) if self.resize == "clean" else images
 
-    @torch.inference_mode()
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Global features [N, D] (float32): what FID, KID, precision/recall and copying compare."""
-        return self._embed(self.prepare(images.to(self.device))).float()
+    def embed(self, images: torch.Tensor, grad: bool = False) -> torch.Tensor:
+        """Global features [N, D] (float32): what FID, KID, precision/recall and copying compare.
+        With `grad`, gradients flow back to the images (the network itself stays frozen)."""
+        with torch.inference_mode(not grad):
+            return self._embed(self.prepare(images.to(self.device))).float()
 
-    @torch.inference_mode()
-    def perceptual(self, images: torch.Tensor) -> torch.Tensor:
+    def perceptual(self, images: torch.Tensor, grad: bool = False) -> torch.Tensor:
         """[N, P] with ||p_i - p_j||^2 = perceptual distance between images i and j."""
         if not self.has_perceptual:
             raise NotImplementedError(f"{self.kind} features have no perceptual distance")
-        return self._perceptual(self.prepare(images.to(self.device))).float()
+        with torch.inference_mode(not grad):
+            return self._perceptual(self.prepare(images.to(self.device))).float()
 
     @property
     def device(self) -> torch.device:
