@@ -52,6 +52,8 @@ class PhaseData:
     d_fake_features: dict | None = None
     logits_real: torch.Tensor | None = None
     d_real_features: dict | None = None
+    d_fake_input: torch.Tensor | None = None  # the (augmented) fakes D saw
+    d_real_input: torch.Tensor | None = None  # the (augmented) reals D saw
 
 
 @dataclass
@@ -61,6 +63,7 @@ class DataInfo:
     img_channels: int
     c_dim: int
     size: int
+    dataset: object = None  # the ImageDataset itself, for recipes that use the training images (inversion)
 
 
 class Recipe:

@@ -60,7 +60,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
     torch.manual_seed(cfg.seed)  # the same initial networks on every rank, whatever their number
     recipe = recipe_class(cfg.method)(cfg)
-    nets = recipe.build(DataInfo(data.channels, c_dim, len(data)))
+    nets = recipe.build(DataInfo(data.channels, c_dim, len(data), data))
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for net in [nets.G, nets.D, nets.G_ema, *nets.frozen.values()]:
         net.to(dev)
@@ -147,8 +147,10 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         with autocast:
             ws = G.mapping(z, c)
             fake, fake_features = G.synthesis(ws, return_features=True)
-            logits_fake, d_fake_features = D(augment(fake), c, return_features=True)
-            info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features)
+            fake_input = augment(fake)
+            logits_fake, d_fake_features = D(fake_input, c, return_features=True)
+            info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features,
+                             d_fake_input=fake_input)
             terms = {"adv": generator_loss(logits_fake, loss_kind), **recipe.losses("G_main", info)}
         optimize("G", "G_main", terms)
         with torch.no_grad():
@@ -170,11 +172,12 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         with autocast:
             with torch.no_grad():
                 fake, fake_features = G(z, c, return_features=True)
-            logits_fake, d_fake_features = D(augment(fake), c, return_features=True)
-            logits_real, d_real_features = D(augment(real), real_c, return_features=True)
+            fake_input, real_input = augment(fake), augment(real)
+            logits_fake, d_fake_features = D(fake_input, c, return_features=True)
+            logits_real, d_real_features = D(real_input, real_c, return_features=True)
             augment.observe(logits_real)
             info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features,
-                             logits_real, d_real_features)
+                             logits_real, d_real_features, fake_input, real_input)
             terms = {**discriminator_loss(logits_real, logits_fake, loss_kind), **recipe.losses("D_main", info)}
         optimize("D", "D_main", terms)
 

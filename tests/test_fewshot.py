@@ -1,0 +1,99 @@
+"""Few-shot methods on a tiny source: named terms, exact zero KD at the start, inversion, ablations."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from gankd.checkpoint import load_checkpoint
+from gankd.config import ConfigError
+from gankd.data.dataset import ImageDataset
+from gankd.data.spec import open_source
+from gankd.features import load_extractor
+from gankd.inversion import reconstruction_errors
+from gankd.train import train
+from test_train import TINY
+
+TARGET = "emoji:group=flags,tone=none,subgroup=country-flag"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("source") / "run"
+    return train(overrides=[*TINY, "steps=2"], out=run).checkpoint
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    from gankd.data.splits import write_images
+
+    folder = tmp_path_factory.mktemp("shots") / "flags"
+    write_images(open_source(TARGET), range(4), folder, 16)
+    return folder
+
+
+def d3t_run(source, shots, out, *extra):
+    args = [*TINY, f"data={shots}", "method=d3t", f"source={source}", "steps=3", "d3t.invert_steps=5", *extra]
+    return train(overrides=args, out=out)
+
+
+def logged(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_d3t_logs_its_terms_and_kd_is_zero_while_d_equals_the_source(source, shots, tmp_path):
+    run = d3t_run(source, shots, tmp_path / "run")
+    lines = logged(tmp_path / "run")
+    for term in ("loss/G_main/mmd", "loss/G_main/pair", "loss/D_main/kd_real", "loss/D_main/kd_fake"):
+        assert all(term in line for line in lines)
+    # Step 1's D_main runs before D_t's first update: D_t = D_s, so the KD terms are exactly zero.
+    assert lines[0]["loss/D_main/kd_real"] == 0 and lines[0]["loss/D_main/kd_fake"] == 0
+    assert lines[-1]["loss/D_main/kd_real"] > 0
+    assert run.nets.frozen["D_s"].state_dict().keys() == run.nets.D.state_dict().keys()
+    for name, value in load_checkpoint(source).network("D").state_dict().items():  # the teacher stays frozen
+        assert torch.equal(run.nets.frozen["D_s"].state_dict()[name].cpu(), value)
+
+
+def test_d3t_inversion_lowers_the_reconstruction_error(source, shots, tmp_path):
+    run = d3t_run(source, shots, tmp_path / "run", "d3t.invert_steps=30")
+    with safe_open(run.checkpoint, "pt") as f:
+        w = f.get_tensor(next(k for k in f.keys() if k.endswith("w_shots")))
+    G_s = load_checkpoint(source).generator()
+    data = ImageDataset(open_source(str(shots)), 16, channels=3)
+    targets = torch.stack([data[i][0] for i in range(len(data))])
+    domain = load_extractor("domain")
+    with torch.no_grad():
+        at_average = reconstruction_errors(targets, G_s.synthesis(G_s.w_avg.expand(4, G_s.num_ws, -1),
+                                                                  noise_mode="const"), domain)
+        inverted = reconstruction_errors(targets, G_s.synthesis(w, noise_mode="const"), domain)
+    assert (inverted[0] < at_average[0]).all() and (inverted[1] < at_average[1]).all()
+
+
+def test_d3t_ablations_switch_terms_off(source, shots, tmp_path):
+    d3t_run(source, shots, tmp_path / "a", "d3t.mmd_weight=0", "d3t.kd_on=real", "d3t.kd_layers=b4")
+    line = logged(tmp_path / "a")[-1]
+    assert "loss/G_main/mmd" not in line and "loss/D_main/kd_fake" not in line
+    assert "loss/D_main/kd_real" in line and "loss/G_main/pair" in line
+
+
+@pytest.mark.parametrize("option, message", [
+    ("d3t.kd_layers=b99", "no feature 'b99'"),
+    ("d3t.kd_on=both", "kd_on must be"),
+    ("d3t.invert_space=z", "invert_space must be"),
+])
+def test_d3t_bad_options_fail_before_training(source, shots, tmp_path, option, message):
+    with pytest.raises(ConfigError, match=message):
+        d3t_run(source, shots, tmp_path / "bad", option)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_d3t_resumes_exactly_with_its_inverted_shots(source, shots, tmp_path):
+    whole = d3t_run(source, shots, tmp_path / "whole", "steps=4", "checkpoint_every=2")
+    d3t_run(source, shots, tmp_path / "part", "steps=2", "checkpoint_every=2")
+    resumed = train(overrides=["steps=4"], resume=tmp_path / "part")
+    strip = lambda lines: [{k: v for k, v in line.items() if not k.startswith("time/")} for line in lines]  # noqa: E731
+    assert strip(logged(tmp_path / "part")) == strip(logged(tmp_path / "whole"))
+    for name, value in whole.nets.G.state_dict().items():
+        assert torch.equal(resumed.nets.G.state_dict()[name], value)
