@@ -97,3 +97,33 @@ def test_d3t_resumes_exactly_with_its_inverted_shots(source, shots, tmp_path):
     assert strip(logged(tmp_path / "part")) == strip(logged(tmp_path / "whole"))
     for name, value in whole.nets.G.state_dict().items():
         assert torch.equal(resumed.nets.G.state_dict()[name], value)
+
+
+def cdc_run(source, shots, out, *extra):
+    return train(overrides=[*TINY, f"data={shots}", "method=cdc", f"source={source}", "steps=4",
+                            "checkpoint_every=2", *extra], out=out)
+
+
+def test_cdc_logs_its_term_trains_its_patch_head_and_resumes_exactly(source, shots, tmp_path):
+    whole = cdc_run(source, shots, tmp_path / "whole")
+    lines = logged(tmp_path / "whole")
+    assert all(line["loss/G_main/cdc"] >= 0 for line in lines) and any(line["loss/G_main/cdc"] > 0 for line in lines)
+    part = cdc_run(source, shots, tmp_path / "part", "steps=2")
+    early = {k: v.clone() for k, v in part.nets.aux["patch_head"].state_dict().items()}
+    resumed = train(overrides=["steps=4"], resume=tmp_path / "part")
+    assert logged(tmp_path / "part")[-1]["loss/D_main/adv_real"] == lines[-1]["loss/D_main/adv_real"]
+    head, again = whole.nets.aux["patch_head"].state_dict(), resumed.nets.aux["patch_head"].state_dict()
+    assert all(torch.equal(head[k], again[k]) for k in head)
+    assert not all(torch.equal(head[k], early[k]) for k in head)  # steps 3 and 4 trained it
+    with safe_open(whole.checkpoint, "pt") as f:
+        stored = {k.split("patch_head.", 1)[1]: f.get_tensor(k) for k in f.keys() if "patch_head." in k}
+    assert stored.keys() == head.keys() and all(torch.equal(stored[k], head[k].cpu()) for k in head)
+
+
+def test_cdc_distance_consistency_is_zero_for_the_source_itself():
+    from gankd.losses.distill import distance_consistency
+
+    feats = [torch.randn(5, 8, 4, 4), torch.randn(5, 16)]
+    rows = torch.tensor([0, 1, 1, 0, 1])
+    assert distance_consistency(feats, [f.clone() for f in feats], rows) == pytest.approx(0, abs=1e-7)
+    assert distance_consistency(feats, [torch.randn(5, 8, 4, 4), torch.randn(5, 16)], rows) > 0

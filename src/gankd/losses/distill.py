@@ -24,3 +24,26 @@ def mmd2_rbf(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (
     kernel = sum(torch.exp(-d2 / (b * scale)) for b in bandwidths)
     n = len(x)
     return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
+
+
+def cosine_matrix(features: torch.Tensor) -> torch.Tensor:
+    """[B, B] cosine similarities between the flattened features of a batch."""
+    f = torch.nn.functional.normalize(features.float().flatten(1), dim=1)
+    return f @ f.T
+
+
+def similarity_rows(features: list[torch.Tensor], layer_of_row: torch.Tensor) -> torch.Tensor:
+    """[B, B-1]: row i holds sample i's similarities to the others, at layer `layer_of_row[i]`."""
+    batch = features[0].shape[0]
+    sims = torch.stack([cosine_matrix(f) for f in features])[layer_of_row, torch.arange(batch)]
+    return sims[~torch.eye(batch, dtype=torch.bool, device=sims.device)].view(batch, batch - 1)
+
+
+def distance_consistency(source: list[torch.Tensor], target: list[torch.Tensor],
+                         layer_of_row: torch.Tensor) -> torch.Tensor:
+    """CDC (Ojha et al. 2021): KL between the softmaxed similarity rows of the source generator's
+    (detached) and the target generator's features for the same latents, averaged over all entries
+    as CDC's nn.KLDivLoss() does; each row at its own layer, as CDC draws one per sample."""
+    p = torch.softmax(similarity_rows([f.detach() for f in source], layer_of_row), dim=1)
+    log_q = torch.log_softmax(similarity_rows(target, layer_of_row), dim=1)
+    return (p * (p.log() - log_q)).mean()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gankd.config import ConfigError
 from gankd.methods.base import PHASES, DataInfo, Nets, PhaseData, Recipe
+from gankd.methods.cdc import CDC
 from gankd.methods.d3t import D3T
 from gankd.methods.finetune import Finetune
 from gankd.methods.freezed import FreezeD
@@ -23,7 +24,7 @@ def recipe_class(name: str) -> type[Recipe]:
     return RECIPES[name]
 
 
-for _cls in (Recipe, Finetune, FreezeD, D3T):
+for _cls in (Recipe, Finetune, FreezeD, CDC, D3T):
     register(_cls)
 
 __all__ = ["PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "recipe_class", "register"]

@@ -22,13 +22,15 @@ PHASES = ("G_main", "G_reg", "D_main", "D_reg")
 
 @dataclass
 class Nets:
-    """The networks of a run: the trained pair, the generator's moving average, and frozen helpers
-    (source or teacher copies, feature extractors) that the recipe rebuilds itself on resume."""
+    """The networks of a run: the trained pair, the generator's moving average, frozen helpers
+    (source or teacher copies, feature extractors) that the recipe rebuilds itself on resume, and
+    auxiliary trained modules (heads on D's features) whose weights the recipe keeps in its state."""
 
     G: nn.Module
     D: nn.Module
     G_ema: nn.Module
     frozen: dict[str, nn.Module] = field(default_factory=dict)
+    aux: dict[str, nn.Module] = field(default_factory=dict)
 
     def trained(self) -> dict[str, nn.Module]:
         """The networks a checkpoint stores, by role."""
@@ -92,6 +94,16 @@ class Recipe:
     def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:
         """Extra named scalar loss terms (already weighted) for `phase`, one of PHASES."""
         return {}
+
+    def latents(self, step: int, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The latents and conditioning this step's fakes (G_main, D_main) come from; by default
+        those the loop drew (CDC samples some steps from anchor regions instead)."""
+        return z, c
+
+    def adversarial_logits(self, step: int, logits: torch.Tensor, features: dict) -> torch.Tensor:
+        """What the adversarial losses of G_main and D_main read, from D's logits and feature taps;
+        by default the image-level logits (CDC uses patch-level ones on some steps)."""
+        return logits
 
     def state_dict(self) -> dict:
         """The recipe's own state for checkpoints: tensors, or values JSON can hold."""

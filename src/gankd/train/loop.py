@@ -62,7 +62,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     recipe = recipe_class(cfg.method)(cfg)
     nets = recipe.build(DataInfo(data.channels, c_dim, len(data), data))
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    for net in [nets.G, nets.D, nets.G_ema, *nets.frozen.values()]:
+    for net in [nets.G, nets.D, nets.G_ema, *nets.frozen.values(), *nets.aux.values()]:
         net.to(dev)
         for t in [*net.parameters(), *net.buffers()]:  # Module.to(memory_format) rejects 5-D weights
             if t.dim() == 4:
@@ -112,7 +112,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         data, batch_sampler=batches, num_workers=0 if data.images is not None else data.workers,
         pin_memory=dev.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed))
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    all_params = [p for net in (G, D) for p in net.parameters()]
+    all_params = [p for net in (G, D, *nets.aux.values()) for p in net.parameters()]
 
     def train_only(name: str) -> None:
         for p in all_params:
@@ -143,7 +143,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
         # G_main: make D call fakes real.
         train_only("G")
-        z, c = latents(per_rank)
+        z, c = recipe.latents(step, *latents(per_rank))
         with autocast:
             ws = G.mapping(z, c)
             fake, fake_features = G.synthesis(ws, return_features=True)
@@ -151,7 +151,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             logits_fake, d_fake_features = D(fake_input, c, return_features=True)
             info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features,
                              d_fake_input=fake_input)
-            terms = {"adv": generator_loss(logits_fake, loss_kind), **recipe.losses("G_main", info)}
+            adv_fake = recipe.adversarial_logits(step, logits_fake, d_fake_features)
+            terms = {"adv": generator_loss(adv_fake, loss_kind), **recipe.losses("G_main", info)}
         optimize("G", "G_main", terms)
         with torch.no_grad():
             G.w_avg.copy_(dist.mean(ws.detach().float().mean(0)).lerp(G.w_avg, W_AVG_BETA))
@@ -168,7 +169,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
         # D_main: reals real, fakes fake.
         train_only("D")
-        z, c = latents(per_rank)
+        z, c = recipe.latents(step, *latents(per_rank))
         with autocast:
             with torch.no_grad():
                 fake, fake_features = G(z, c, return_features=True)
@@ -178,7 +179,9 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             augment.observe(logits_real)
             info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features,
                              logits_real, d_real_features, fake_input, real_input)
-            terms = {**discriminator_loss(logits_real, logits_fake, loss_kind), **recipe.losses("D_main", info)}
+            adv_real = recipe.adversarial_logits(step, logits_real, d_real_features)
+            adv_fake = recipe.adversarial_logits(step, logits_fake, d_fake_features)
+            terms = {**discriminator_loss(adv_real, adv_fake, loss_kind), **recipe.losses("D_main", info)}
         optimize("D", "D_main", terms)
 
         # D_reg: lazy R1 on the augmented reals, in fp32.

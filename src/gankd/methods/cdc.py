@@ -1,0 +1,110 @@
+"""CDC (Ojha et al. 2021, "Few-shot Image Generation via Cross-domain Correspondence").
+
+Fine-tuning plus two parts, following the authors' code where the paper is silent:
+- Cross-domain distance consistency (`cdc` term, G_main): for the batch's latents, each sample's
+  softmaxed cosine similarities to the others in the frozen source G_s and in G_t must match (KL),
+  each row at a generator layer drawn at random per sample; weight 1000 as their `kl_wt`.
+- Anchor regions and a patch-level discriminator: every `anchor_every`-th step the fakes come from
+  small regions around fixed anchor latents (one per training image, std 0.05) and are judged by
+  the image-level D; on the other steps fakes come from anywhere and fakes and reals are judged by a
+  patch-level head on a D feature map (`patch_layer`; by default the map at a quarter of the
+  resolution, 8x8 for a 32 px D). R1 stays on the image-level logits.
+The patch head is trained with D; its weights are part of the recipe's checkpointed state.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankd.config import ConfigError
+from gankd.losses.distill import distance_consistency
+from gankd.methods.base import DataInfo, Nets, PhaseData
+from gankd.methods.finetune import Finetune
+from gankd.nets.layers import ConvLayer
+
+
+class PatchHead(nn.Module):
+    """Patch logits [N, 1, h, w] from a D feature map: a 3x3 conv unit, then a 1x1 projection."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.net = nn.Sequential(ConvLayer(channels, channels, 3), ConvLayer(channels, 1, 1, activate=False))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+class CDC(Finetune):
+    name = "cdc"
+
+    @dataclass
+    class Options:
+        kl_weight: float = 1000.0
+        anchor_every: int = 4  # 0: no anchors, the patch head never used (distance consistency only)
+        anchors: int = 0  # anchor latents; 0: one per training image
+        anchor_std: float = 0.05
+        patch_layer: str = "auto"  # a D tap such as b8; auto: the map at a quarter of the resolution
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if self.options.anchor_every < 0 or self.options.anchors < 0:
+            raise ConfigError("cdc.anchor_every and cdc.anchors must be 0 or more")
+
+    def build(self, data: DataInfo) -> Nets:
+        nets = super().build(data)
+        nets.frozen["G_s"] = copy.deepcopy(nets.G).eval().requires_grad_(False)
+        count = self.options.anchors or data.size
+        seeded = torch.Generator().manual_seed(self.cfg.seed)
+        self.anchors = torch.randn(count, nets.G.cfg.z_dim, generator=seeded)
+        probe = torch.zeros(1, data.img_channels, self.cfg.res, self.cfg.res)
+        taps = nets.D(probe, torch.zeros(1, data.c_dim) if data.c_dim else None, return_features=True)[1]
+        layer = f"b{self.cfg.res // 4}" if self.options.patch_layer == "auto" else self.options.patch_layer
+        if layer not in taps or taps[layer].dim() != 4:
+            maps = ", ".join(k for k, v in taps.items() if v.dim() == 4)
+            raise ConfigError(f"cdc.patch_layer: the discriminator has no feature map {layer!r}; it has {maps}")
+        self.patch_layer = layer
+        nets.aux["patch_head"] = self.patch_head = PatchHead(taps[layer].shape[1])
+        return nets
+
+    def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
+        params = super().trainable(nets)
+        return {"G": params["G"], "D": params["D"] + list(self.patch_head.parameters())}
+
+    def anchor_step(self, step: int) -> bool:
+        return bool(self.options.anchor_every) and step % self.options.anchor_every == 0
+
+    def latents(self, step, z, c):
+        if not self.anchor_step(step):
+            return z, c
+        anchors = self.anchors.to(z.device)
+        pick = torch.randint(len(anchors), (len(z),), device=z.device)
+        return anchors[pick] + self.options.anchor_std * torch.randn_like(z), c
+
+    def adversarial_logits(self, step, logits, features):
+        if not self.options.anchor_every or self.anchor_step(step):
+            return logits
+        return self.patch_head(features[self.patch_layer])
+
+    def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:
+        if phase != "G_main" or not self.options.kl_weight:
+            return {}
+        if len(data.z) < 3:
+            raise ConfigError("cdc needs at least 3 samples per process and step (batch) for its similarities")
+        with torch.no_grad():
+            source = data.nets.frozen["G_s"](data.z, data.gen_c, return_features=True)[1]
+        names = list(source)
+        layer_of_row = torch.randint(len(names), (len(data.z),), device=data.z.device)
+        loss = distance_consistency([source[k] for k in names], [data.fake_features[k] for k in names], layer_of_row)
+        return {"cdc": self.options.kl_weight * loss}
+
+    def state_dict(self) -> dict:
+        return {f"patch_head.{k}": v.detach().cpu() for k, v in self.patch_head.state_dict().items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for k, v in self.patch_head.state_dict().items():
+                v.copy_(state[f"patch_head.{k}"])
