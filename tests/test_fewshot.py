@@ -30,7 +30,7 @@ def shots(tmp_path_factory) -> Path:
     from gankd.data.splits import write_images
 
     folder = tmp_path_factory.mktemp("shots") / "flags"
-    write_images(open_source(TARGET), range(4), folder, 16)
+    write_images(open_source(TARGET), range(5), folder, 16)  # 5: not a multiple of the mbstd group
     return folder
 
 
@@ -65,7 +65,7 @@ def test_d3t_inversion_lowers_the_reconstruction_error(source, shots, tmp_path):
     targets = torch.stack([data[i][0] for i in range(len(data))])
     domain = load_extractor("domain")
     with torch.no_grad():
-        at_average = reconstruction_errors(targets, G_s.synthesis(G_s.w_avg.expand(4, G_s.num_ws, -1),
+        at_average = reconstruction_errors(targets, G_s.synthesis(G_s.w_avg.expand(5, G_s.num_ws, -1),
                                                                   noise_mode="const"), domain)
         inverted = reconstruction_errors(targets, G_s.synthesis(w, noise_mode="const"), domain)
     assert (inverted[0] < at_average[0]).all() and (inverted[1] < at_average[1]).all()
@@ -127,3 +127,35 @@ def test_cdc_distance_consistency_is_zero_for_the_source_itself():
     rows = torch.tensor([0, 1, 1, 0, 1])
     assert distance_consistency(feats, [f.clone() for f in feats], rows) == pytest.approx(0, abs=1e-7)
     assert distance_consistency(feats, [torch.randn(5, 8, 4, 4), torch.randn(5, 16)], rows) > 0
+
+
+def test_adapt_splits_trains_evaluates_on_held_out_images_and_resumes(source, run_cli, tmp_path):
+    out = tmp_path / "adapt"
+    args = ["adapt", "--source", source, "--target", TARGET, "--shots", "4", "--method", "freezed",
+            "--eval-n", "24", "steps=2", "eval.every=1", "eval.n=16", "eval.metrics=kid,copying"]
+    code, stdout, err = run_cli(*args, "--out", out)
+    assert code == 0, err
+    manifest = json.loads((out / "split" / "manifest.json").read_text())
+    assert manifest["shots"] == 4 and len(list((out / "split" / "eval").glob("*.png"))) == manifest["total"] - 4
+    evals = [line for line in logged(out / "run") if "eval/kid" in line]
+    assert [line["step"] for line in evals] == [1, 2]
+    report = json.loads((out / "eval-step-2" / "metrics.json").read_text())
+    assert report["reference_images"] == manifest["total"] - 4 and report["training_images"] == 4
+    assert "kid[domain:" in stdout
+    code, _, err = run_cli("adapt", "--resume", out, "steps=3")
+    assert code == 0, err
+    assert (out / "eval-step-3" / "metrics.json").is_file()
+    code, _, err = run_cli(*args, "--out", out)
+    assert code == 2 and "exists" in err  # never over an earlier adaptation
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "nope"], "--method must be one of"),
+    (["--shots", "0"], "--shots must be between"),
+    (["d3t.kd_layers=b99"], "no feature 'b99'"),
+    (["batch=x"], "batch"),
+])
+def test_adapt_bad_input_is_one_line(source, run_cli, tmp_path, args, message):
+    code, _, err = run_cli("adapt", "--source", source, "--target", TARGET, "--out", tmp_path / "a", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists()

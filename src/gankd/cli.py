@@ -162,6 +162,25 @@ def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, r
                     res, out))
 
 
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                                        help="training settings, e.g. steps=1000 d3t.kd_weight=2"),
+          source: Optional[str] = typer.Option(None, help="the pretrained generator (checkpoint or builtin:NAME)"),
+          target: Optional[str] = typer.Option(None, help="a split folder, or a folder/spec to split"),
+          shots: int = typer.Option(10, help="training images drawn from the target (when it is not a split)"),
+          method: str = typer.Option("d3t", help="d3t, finetune, freezed or cdc"),
+          config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
+          out: Optional[Path] = typer.Option(None, help="new folder [default: adapt-<method>-<target>]"),
+          seed: int = typer.Option(0, help="seed of the split, the training and the evaluation"),
+          eval_samples: int = typer.Option(1000, "--eval-n", help="samples of the final evaluation"),
+          resume: Optional[Path] = typer.Option(None, help="go on with an adapt folder, then evaluate")) -> None:
+    """Adapt a source generator to a few-shot target: split, train with a method, evaluate."""
+    from gankd.adapt import adapt as run
+    from gankd.metrics.table import print_table
+
+    print_table(run(source, target, shots, method, out, config, settings, seed, resume, eval_samples))
+
+
 @app.command()
 def project(images: str = typer.Argument(..., help="images to invert: a split folder (its training shots), "
                                                     "a folder, " + SPEC_HELP.split(", ", 1)[1]),

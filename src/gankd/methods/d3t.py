@@ -92,10 +92,12 @@ class D3T(Finetune):
             self.w_shots = project(nets.frozen["G_s"], self.shots, nets.frozen["perceptual"], self.options.invert_steps,
                                    self.options.invert_space, self.options.perceptual_weight).w
         self.w_shots = self.w_shots.to(device)
-        with torch.no_grad():
+        D_s, group = nets.frozen["D_s"], nets.frozen["D_s"].cfg.mbstd_group
+        with torch.no_grad():  # in groups of D's minibatch-stddev size, whatever the number of shots
             transformed = nets.frozen["G_s"].synthesis(self.w_shots, noise_mode="const")
-            self.transformed_features = nets.frozen["D_s"](transformed, None, return_features=True)[1][
-                self.options.mmd_layer].float()
+            self.transformed_features = torch.cat([
+                D_s(transformed[i:i + group], None, return_features=True)[1][self.options.mmd_layer].float()
+                for i in range(0, len(transformed), group)])
 
     def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:
         o, nets = self.options, data.nets
