@@ -159,3 +159,24 @@ def test_adapt_bad_input_is_one_line(source, run_cli, tmp_path, args, message):
     code, _, err = run_cli("adapt", "--source", source, "--target", TARGET, "--out", tmp_path / "a", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists()
+
+
+def test_bench_fewshot_tables_pictures_commands_and_resume(source, run_cli, tmp_path, monkeypatch):
+    from gankd.bench import fewshot
+
+    monkeypatch.setitem(fewshot.TARGETS, "country", TARGET)
+    out = tmp_path / "bench"
+    args = ["bench", "fewshot", "--methods", "finetune,d3t", "--targets", "country", "--seeds", "2",
+            "--source", source, "--shots", "4", "--eval-n", "24", "--out", out,
+            "steps=2", "eval.every=0", "d3t.invert_steps=3"]
+    code, stdout, err = run_cli(*args)
+    assert code == 0, err
+    rows = list(__import__("csv").DictReader((out / "results.csv").open()))
+    assert [(r["target"], r["method"], r["seeds"]) for r in rows] == [("country", "finetune", "2"),
+                                                                        ("country", "d3t", "2")]
+    assert "| country | d3t | 2 |" in (out / "results.md").read_text() and "kid[domain:" in stdout
+    assert len((out / "commands.txt").read_text().splitlines()) == 4
+    assert (out / "country.png").stat().st_size > 0
+    stamp = (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime
+    assert run_cli(*args)[0] == 0  # a finished bench is read back, not rerun
+    assert (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime == stamp

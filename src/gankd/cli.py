@@ -16,6 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="gankd: GANs for scarce data, by transfer and distillation.")
 data_app = typer.Typer(no_args_is_help=True, help="Built-in data sets, exports and few-shot splits.")
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x targets x seeds under one protocol.")
+app.add_typer(bench_app, name="bench")
 
 SPEC_HELP = "a built-in set with filters (emoji:group=animals,tone=none), a folder, or a zip"
 
@@ -179,6 +181,24 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
     from gankd.metrics.table import print_table
 
     print_table(run(source, target, shots, method, out, config, settings, seed, resume, eval_samples))
+
+
+@bench_app.command("fewshot", context_settings={"help_option_names": ["-h", "--help"]})
+def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                                                help="settings for every run, e.g. steps=300"),
+                  methods: str = typer.Option("finetune,freezed,cdc,d3t", help="comma list of methods"),
+                  targets: str = typer.Option("animals,food,smileys", help="comma list of animals, food, smileys, flags"),
+                  seeds: int = typer.Option(3, help="training seeds per method and target"),
+                  source: str = typer.Option("builtin:emoji32", help="the source generator"),
+                  shots: int = typer.Option(10, help="training images per target"),
+                  eval_samples: int = typer.Option(1000, "--eval-n", help="samples per final evaluation"),
+                  out: Path = typer.Option(Path("bench-fewshot"), help="folder (an unfinished bench resumes)")) -> None:
+    """Few-shot benchmark: every method on every built-in target with several seeds; tables and pictures."""
+    from gankd.bench.fewshot import bench_fewshot as run
+
+    folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples)
+    say((folder / "results.md").read_text().rstrip())
+    say(f"{folder}: results.md, results.csv, commands.txt, one picture per target")
 
 
 @app.command()

@@ -193,7 +193,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
                           weights, resize, batch, device, seed, str(ref))
     results = evaluator(images)
     copying = results.pop("_copying", None)
-    report = {"target": described, "samples": len(images), "resolution": images.shape[-1],
+    report = {"target": described, "target_path": str(target), "samples": len(images), "resolution": images.shape[-1],
               **evaluator.protocol(), "metrics": results, "reference_cache": str(evaluator.cache_file),
               "seconds": round(time.time() - start, 1)}
     new_dir(out_dir)

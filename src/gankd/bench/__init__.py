@@ -1,0 +1,1 @@
+"""Benchmark harnesses: methods x targets x seeds under one protocol, with tables and pictures."""

@@ -1,0 +1,147 @@
+"""`gankd bench fewshot`: every method on every target with several seeds, one protocol.
+
+Targets are built-in emoji groups held out of the shipped source model's training data. Each gets
+one fixed split (seed 0, `shots` images; the rest are the evaluation set), checksummed and
+verified before every use; training seeds vary, splits do not. Every run is `gankd adapt` with the
+same settings, evaluated the same way; a finished run is never redone, so an interrupted bench
+resumes where it stopped. Outputs in OUT/: results.md and results.csv (mean ± std over seeds per
+metric), one picture per target (the shots, then each method's samples from the same latents),
+commands.txt (the equivalent `gankd adapt` commands), and runs/, splits/. Settings apply to every
+run, except `<method>.<option>` ones, which apply to that method's runs only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from gankd.errors import GankdError
+
+TARGETS = {  # name -> spec; all held out of builtin:emoji32 (configs/emoji32.yaml)
+    "animals": "emoji:group=animals,tone=none",
+    "food": "emoji:group=food,tone=none",
+    "smileys": "emoji:group=smileys,tone=none",
+    "flags": "emoji:group=flags,tone=none",
+}
+REPORTED = ("kid", "fid", "precision", "recall", "intra_lpips", "copying")  # copying: C_T
+PICTURE_SAMPLES = 10
+
+
+def parse_list(text: str, allowed, what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise GankdError(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}" if bad else f"no {what} given")
+    return items
+
+
+def fixed_split(target: str, shots: int, folder: Path) -> Path:
+    """The target's split, made once (seed 0) and verified against its manifest every time."""
+    from gankd.data.spec import open_source
+    from gankd.data.splits import make_split, verify_split
+
+    if not folder.exists():
+        make_split(open_source(TARGETS[target]), shots, 0, folder, TARGETS[target])
+    manifest = verify_split(folder)
+    if manifest["shots"] != shots:
+        raise GankdError(f"{folder} holds a {manifest['shots']}-shot split, not {shots}; use another --out")
+    return folder
+
+
+def summarize(reports: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    """One row per (target, method): mean and std over seeds of each reported metric."""
+    rows = []
+    for (target, method), runs in reports.items():
+        row = {"target": target, "method": method, "seeds": len(runs)}
+        for metric in REPORTED:
+            values = [r["metrics"][metric]["value"] for r in runs if metric in r["metrics"]]
+            values = [v for v in values if v is not None and np.isfinite(v)]
+            row[metric] = statistics.fmean(values) if values else float("nan")
+            row[f"{metric}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], features: str) -> str:
+    head = "| target | method | seeds | " + " | ".join(f"{m}[{features}]" for m in REPORTED) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(REPORTED))]
+    for row in rows:
+        cells = [f"{row[m]:.4f} ± {row[m + '_std']:.4f}" for m in REPORTED]
+        lines.append(f"| {row['target']} | {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def picture(split: Path, checkpoints: dict[str, Path]) -> np.ndarray:
+    """Row 1: the shots; then one row per method: samples from seeds 0..9 (the same latents);
+    each row labelled on the left."""
+    from PIL import Image, ImageDraw
+
+    from gankd.checkpoint import read_meta
+    from gankd.data.dataset import ImageDataset
+    from gankd.data.splits import load_split
+    from gankd.generate import sample
+    from gankd.images import grid, upscale_nearest
+
+    res = read_meta(next(iter(checkpoints.values())))["config"]["resolution"]
+    data = ImageDataset(load_split(split)[0], res, channels=3, upscale=True)
+    rows = {"shots": np.stack([data.uint8(i).permute(1, 2, 0).numpy() for i in range(len(data))])[:PICTURE_SAMPLES]}
+    rows |= {method: sample(ckpt, list(range(PICTURE_SAMPLES))) for method, ckpt in checkpoints.items()}
+    width = max(len(r) for r in rows.values())
+    padded = [np.concatenate([r, np.full((width - len(r), *r.shape[1:]), 255, np.uint8)]) for r in rows.values()]
+    tiles = grid(upscale_nearest(np.concatenate(padded), 64), cols=width)
+    label = Image.new("RGB", (90, tiles.shape[0]), "white")
+    draw, row_height = ImageDraw.Draw(label), tiles.shape[0] / len(rows)
+    for i, name in enumerate(rows):
+        draw.text((6, int((i + 0.45) * row_height)), name, fill="black")
+    return np.concatenate([np.asarray(label), tiles], axis=1)
+
+
+def settings_for(method: str, settings: list[str], methods) -> list[str]:
+    """The settings that apply to `method`: shared ones, and `<method>.<option>` of its own only."""
+    return [s for s in settings if s.split(".", 1)[0] not in methods or s.split(".", 1)[0] == method]
+
+
+def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "animals,food,smileys", seeds: int = 3,
+                  source: str = "builtin:emoji32", shots: int = 10, out: str | os.PathLike = "bench-fewshot",
+                  settings: list[str] | None = None, eval_samples: int = 1000) -> Path:
+    from gankd.adapt import METHODS, adapt
+    from gankd.images import save_png
+
+    method_list, target_list = parse_list(methods, METHODS, "method"), parse_list(targets, TARGETS, "target")
+    if seeds < 1:
+        raise GankdError("--seeds must be at least 1")
+    out = Path(out)
+    settings = list(settings or [])
+    commands, reports, pictures = [], {}, {}
+    for target in target_list:
+        split = fixed_split(target, shots, out / "splits" / target)
+        for method in method_list:
+            own = settings_for(method, settings, METHODS)
+            for seed in range(seeds):
+                run = out / "runs" / target / method / f"seed{seed}"
+                commands.append(f"gankd adapt --source {source} --target {split} --method {method} --seed {seed} "
+                                f"--eval-n {eval_samples} --out {run} {' '.join(own)}".rstrip())
+                done = sorted(run.glob("eval-step-*/metrics.json"))
+                if done:
+                    report = json.loads(done[-1].read_text())
+                else:
+                    report = adapt(source, str(split), shots, method, run, None, own, seed, None, eval_samples)
+                reports.setdefault((target, method), []).append(report)
+                if seed == 0:
+                    pictures.setdefault(target, {})[method] = Path(report["target_path"])
+    rows = summarize(reports)
+    features = next(iter(reports.values()))[0]["features"]
+    (out / "results.md").write_text(markdown(rows, features))
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "commands.txt").write_text("\n".join(commands) + "\n")
+    for target, checkpoints in pictures.items():
+        save_png(out / f"{target}.png", picture(out / "splits" / target, checkpoints))
+    return out
