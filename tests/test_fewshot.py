@@ -107,7 +107,8 @@ def cdc_run(source, shots, out, *extra):
 def test_cdc_logs_its_term_trains_its_patch_head_and_resumes_exactly(source, shots, tmp_path):
     whole = cdc_run(source, shots, tmp_path / "whole")
     lines = logged(tmp_path / "whole")
-    assert all(line["loss/G_main/cdc"] >= 0 for line in lines) and any(line["loss/G_main/cdc"] > 0 for line in lines)
+    assert all(line["loss/G_main/cdc"] > -1e-5 for line in lines)  # a KL: >= 0 up to rounding
+    assert lines[-1]["loss/G_main/cdc"] > 1e-3  # G_t drifts from G_s, the term grows
     part = cdc_run(source, shots, tmp_path / "part", "steps=2")
     early = {k: v.clone() for k, v in part.nets.aux["patch_head"].state_dict().items()}
     resumed = train(overrides=["steps=4"], resume=tmp_path / "part")

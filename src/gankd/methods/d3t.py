@@ -71,6 +71,8 @@ class D3T(Finetune):
         self.transformed_features: torch.Tensor | None = None
 
     def build(self, data: DataInfo) -> Nets:
+        if data.c_dim:
+            raise ConfigError("d3t adapts unconditional generators; the data here are conditional (label=...)")
         nets = super().build(data)
         nets.frozen["G_s"] = copy.deepcopy(nets.G).eval().requires_grad_(False)
         nets.frozen["D_s"] = copy.deepcopy(nets.D).eval().requires_grad_(False)
@@ -85,7 +87,8 @@ class D3T(Finetune):
         return nets
 
     def _transformed(self, nets: Nets) -> None:
-        """Invert the shots into G_s (once; deterministic) and keep D_s's features of G_s(w_i)."""
+        """Invert the shots into G_s (once; deterministic); keep D_s's features of G_s(w_i) and the
+        shots' perceptual vectors, which never change."""
         device = next(nets.G.parameters()).device
         self.shots = self.shots.to(device)
         if self.w_shots is None:
@@ -93,6 +96,7 @@ class D3T(Finetune):
                                    self.options.invert_space, self.options.perceptual_weight).w
         self.w_shots = self.w_shots.to(device)
         D_s, group = nets.frozen["D_s"], nets.frozen["D_s"].cfg.mbstd_group
+        self.shot_perceptual = nets.frozen["perceptual"].perceptual(self.shots)
         with torch.no_grad():  # in groups of D's minibatch-stddev size, whatever the number of shots
             transformed = nets.frozen["G_s"].synthesis(self.w_shots, noise_mode="const")
             self.transformed_features = torch.cat([
@@ -112,8 +116,7 @@ class D3T(Finetune):
             if o.pair_weight:
                 recon = nets.G.synthesis(self.w_shots, noise_mode="const").float()
                 perceptual = nets.frozen["perceptual"]
-                dist = (perceptual.perceptual(recon, grad=True) - perceptual.perceptual(self.shots, grad=True)
-                        ).pow(2).sum(1)
+                dist = (perceptual.perceptual(recon, grad=True) - self.shot_perceptual).pow(2).sum(1)
                 terms["pair"] = o.pair_weight * ((recon - self.shots).abs().flatten(1).mean(1)
                                                  + o.perceptual_weight * dist).mean()
         elif phase == "D_main" and o.kd_weight:

@@ -96,22 +96,25 @@ class Evaluator:
                 "training_images": None if self.train_images is None else len(self.train_images),
                 "perceptual": None if self.perceptual is None else self.perceptual.id, "seed": self.seed}
 
+    def named(self, metric: str) -> str:
+        """`fid[domain:804d56a9]`: a metric with the extractor and weights that made it."""
+        return f"{metric}[{self.extractor.id}]"
+
     def __call__(self, images: torch.Tensor) -> dict:
         """Metrics of uint8 images [N, C, R, R]: {name: {"value" or parts, "id"}}, plus "_copying" arrays."""
-        fid_id = lambda name: f"{name}[{self.extractor.id}]"  # noqa: E731
         feats = embed_all(self.extractor, images, self.batch).numpy()
         out: dict = {}
         if "fid" in self.metrics:
             mu, sigma = gaussian(feats)
             out["fid"] = {"value": frechet_distance(mu, sigma, self.reference["mu"], self.reference["sigma"]),
-                          "id": fid_id("fid")}
+                          "id": self.named("fid")}
         if "kid" in self.metrics:
             kid = kernel_distance(self.reference["features"], feats, seed=self.seed)
-            out["kid"] = {"value": kid["mean"], **kid, "id": fid_id("kid")}
+            out["kid"] = {"value": kid["mean"], **kid, "id": self.named("kid")}
         if "pr" in self.metrics:
             pr = precision_recall(torch.from_numpy(self.reference["features"]), torch.from_numpy(feats))
-            out["precision"] = {"value": pr["precision"], "k": pr["k"], "id": fid_id("precision")}
-            out["recall"] = {"value": pr["recall"], "k": pr["k"], "id": fid_id("recall")}
+            out["precision"] = {"value": pr["precision"], "k": pr["k"], "id": self.named("precision")}
+            out["recall"] = {"value": pr["recall"], "k": pr["k"], "id": self.named("recall")}
         if "intra_lpips" in self.metrics:
             subset = images[:INTRA_LPIPS_SAMPLES]
             result = intra_cluster_distance(embed_all(self.perceptual, subset, self.batch, "perceptual"), self.shots)
@@ -122,13 +125,14 @@ class Evaluator:
             held = self.reference["features"]
             result = data_copying(self.train_features, feats, held, seed=self.seed)
             out["_copying"] = {"distance": result.pop("nearest_distance"), "index": result.pop("nearest_index")}
-            out["copying"] = {"value": result["C_T"], **result, "id": fid_id("copying")}
+            out["copying"] = {"value": result["C_T"], **result, "id": self.named("copying")}
         return out
 
 
 def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device: str,
-                resolution: int | None) -> tuple[torch.Tensor, str]:
-    """uint8 images [N, C, R, R] of a checkpoint (seeds seed .. seed+n-1) or of a folder/zip of images."""
+                resolution: int | None) -> tuple[torch.Tensor, str, str]:
+    """(uint8 images [N, C, R, R], description, path) of a checkpoint (seeds seed .. seed+n-1; a run
+    folder means its last checkpoint) or of a folder/zip of images."""
     from gankd.models import PREFIX
 
     text = str(target)
@@ -144,12 +148,13 @@ def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device
         from gankd.generate import sample
 
         images = sample(text, list(range(seed, seed + n)), batch_size=batch, device=device)
-        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), f"{text} (seeds {seed}-{seed + n - 1})"
+        return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), f"{text} (seeds {seed}-{seed + n - 1})",
+                text)
     from gankd.data.spec import open_source
 
     source = open_source(text)
     res = resolution or min(source.image(0).shape[:2])
-    return uint8_images(source, res, 3)[:n], f"{text} ({min(n, len(source))} images)"
+    return uint8_images(source, res, 3)[:n], f"{text} ({min(n, len(source))} images)", text
 
 
 def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndarray, index: np.ndarray,
@@ -169,17 +174,15 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict."""
     from gankd.data.spec import open_source
     from gankd.data.splits import load_split
-    from gankd.fileio import new_dir
+    from gankd.fileio import check_new_dir, new_dir
 
     names = parse_metrics(metrics)
     if n < 2:
         raise GankdError("--n must be at least 2")
     out_dir = Path(out) if out else free_name(Path(f"eval-{Path(str(target)).stem or 'images'}"))
-    from gankd.fileio import check_new_dir
-
     check_new_dir(out_dir)
     start = time.time()
-    images, described = load_target(target, n, seed, batch, device, res)
+    images, described, target_path = load_target(target, n, seed, batch, device, res)
     ref_path = Path(ref)
     train_source = open_source(train) if train else None
     if ref_path.suffix == ".npz":
@@ -193,7 +196,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
                           weights, resize, batch, device, seed, str(ref))
     results = evaluator(images)
     copying = results.pop("_copying", None)
-    report = {"target": described, "target_path": str(target), "samples": len(images), "resolution": images.shape[-1],
+    report = {"target": described, "target_path": target_path, "samples": len(images), "resolution": images.shape[-1],
               **evaluator.protocol(), "metrics": results, "reference_cache": str(evaluator.cache_file),
               "seconds": round(time.time() - start, 1)}
     new_dir(out_dir)

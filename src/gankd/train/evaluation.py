@@ -43,7 +43,7 @@ class RunEvaluator:
             else float("inf")  # a resumed run remembers its best
 
     @torch.no_grad()
-    def __call__(self, G_ema, step: int) -> dict[str, float]:
+    def __call__(self, G_ema) -> dict[str, float]:
         """Scalars `eval/<metric>` of G_ema now."""
         z = seed_latents(list(range(self.cfg.eval.n)), G_ema.cfg.z_dim).to(self.device)
         c = None

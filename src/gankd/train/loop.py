@@ -207,7 +207,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         if step % cfg.sample_every == 0 or step == cfg.steps:
             log.samples(step, _generate(G_ema, sample_z, sample_c))
         if evaluator and (step % cfg.eval.every == 0 or step == cfg.steps):
-            scores = evaluator(G_ema, step)
+            scores = evaluator(G_ema)
             log.scalars(step, scores)
             evaluator.keep_best(scores, step, nets)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
