@@ -181,3 +181,15 @@ def test_bench_fewshot_tables_pictures_commands_and_resume(source, run_cli, tmp_
     stamp = (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime
     assert run_cli(*args)[0] == 0  # a finished bench is read back, not rerun
     assert (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime == stamp
+
+
+def test_adapt_defaults_yield_to_a_config_file_and_settings(tmp_path):
+    from gankd.adapt import ADAPT_DEFAULTS
+    from gankd.train import resolve_run
+
+    required = ["data=x", "res=256", "method=d3t", "source=s"]
+    cfg, _, _ = resolve_run("configs/fewshot-256.yaml", [*required, "eval.n=64"], tmp_path / "r", defaults=ADAPT_DEFAULTS)
+    assert (cfg.steps, cfg.batch, cfg.eval.features, cfg.eval.n) == (5000, 4, "inception", 64)
+    assert cfg.eval.metrics == "kid,fid,intra_lpips,copying" and cfg.loss.r1_gamma == 10
+    plain, _, _ = resolve_run(None, required, tmp_path / "r", defaults=ADAPT_DEFAULTS)
+    assert (plain.steps, plain.batch, plain.eval.every) == (400, 8, 100)

@@ -5,8 +5,8 @@
                  eval.every steps against the held-out target images, never against the shots
     OUT/eval-step-N/  the final evaluation of the last checkpoint (table printed, metrics.json)
 
-It is `gankd train` with few-shot defaults (`ADAPT_DEFAULTS`, all overridable by --config and
-KEY=VALUE) plus the split and the final evaluation; `--resume OUT` continues the run exactly and
+It is `gankd train` with few-shot defaults (`ADAPT_DEFAULTS`; a --config file and KEY=VALUE
+override them) plus the split and the final evaluation; `--resume OUT` continues the run exactly and
 then evaluates.
 """
 
@@ -24,8 +24,8 @@ from gankd.metrics.evaluate import evaluate
 
 METHODS = ("finetune", "freezed", "cdc", "d3t")
 # Sized for a 32 px source on a CPU; the paper-scale presets live in configs/.
-ADAPT_DEFAULTS = ["steps=400", "batch=8", "checkpoint_every=100", "sample_every=100", "eval.every=100",
-                  "eval.metrics=kid,fid,intra_lpips,copying", "eval.n=500"]
+ADAPT_DEFAULTS = {"steps": 400, "batch": 8, "checkpoint_every": 100, "sample_every": 100, "eval.every": 100,
+                  "eval.metrics": "kid,fid,intra_lpips,copying", "eval.n": 500}
 FINAL_METRICS = "kid,fid,pr,intra_lpips,copying"
 
 
@@ -42,7 +42,6 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
         if not (out_dir / "run").is_dir():
             raise ConfigError(f"{out_dir}: not a `gankd adapt` folder (no run/ inside)")
         result = train(overrides=settings or [], resume=out_dir / "run")
-        split = Path(read_meta(result.checkpoint)["training"]["config"]["eval"]["ref"])
     else:
         if not source or not target:
             raise ConfigError("gankd adapt needs --source CKPT and --target DIR|SPEC (or --resume OUT)")
@@ -53,16 +52,17 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
         res = read_meta(source)["config"]["resolution"]
         given_split = (Path(target) / "manifest.json").is_file()
         split = Path(target) if given_split else out_dir / "split"
-        overrides = [*ADAPT_DEFAULTS, f"data={split / 'train'}", f"res={res}", f"method={method}",
-                     f"source={source}", f"seed={seed}", f"eval.ref={split}", *(settings or [])]
-        resolve_run(config, overrides, out_dir / "run")  # bad settings fail before anything is written
+        overrides = [f"data={split / 'train'}", f"res={res}", f"method={method}", f"source={source}",
+                     f"seed={seed}", f"eval.ref={split}", *(settings or [])]
+        resolve_run(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)  # bad settings fail here, early
         if not given_split:
             make_split(open_source(target), shots, seed, split, target)
         try:
-            result = train(config, overrides, out_dir / "run")
+            result = train(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)
         except GankdError:
             if not (out_dir / "run").exists():  # a failed start leaves nothing behind
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
-    return evaluate(result.checkpoint, split, FINAL_METRICS, n=eval_samples, seed=seed,
-                    out=out_dir / f"eval-step-{result.step}")
+    stored = read_meta(result.checkpoint)["training"]["config"]["eval"]  # the run's own evaluation setup
+    return evaluate(result.checkpoint, stored["ref"], FINAL_METRICS, features=stored["features"], n=eval_samples,
+                    seed=seed, out=out_dir / f"eval-step-{result.step}")

@@ -19,12 +19,14 @@ from gankd.train.state import resume_point
 
 
 def resolve_run(config_file: str | Path | None = None, overrides: list[str] | None = None,
-                out: str | Path | None = None, resume: str | Path | None = None
+                out: str | Path | None = None, resume: str | Path | None = None, defaults: dict | None = None
                 ) -> tuple[TrainConfig, Path, Path | None]:
-    """(config, run folder, checkpoint to resume from or None), checked but with nothing written."""
+    """(config, run folder, checkpoint to resume from or None), checked but with nothing written.
+    `defaults` (dotted keys) sit between gankd's defaults and the config file (commands such as
+    `gankd adapt` bring their own)."""
     overrides = list(overrides or [])
     if resume is None:
-        cfg = resolve(config_file, overrides)
+        cfg = resolve(config_file, overrides, base=defaults)
         run_dir = Path(out) if out else Path("runs") / _slug(f"{cfg.method}-{cfg.data}-{cfg.res}")
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise OutputExistsError(f"{run_dir} exists; resume it with `gankd train --resume {run_dir}` "
@@ -51,9 +53,10 @@ def resolve_run(config_file: str | Path | None = None, overrides: list[str] | No
 
 
 def train(config_file: str | Path | None = None, overrides: list[str] | None = None,
-          out: str | Path | None = None, resume: str | Path | None = None) -> TrainResult:
+          out: str | Path | None = None, resume: str | Path | None = None, defaults: dict | None = None
+          ) -> TrainResult:
     """Train a GAN as configured (see gankd.config); under torchrun, on every process."""
-    cfg, run_dir, ckpt = resolve_run(config_file, overrides, out, resume)
+    cfg, run_dir, ckpt = resolve_run(config_file, overrides, out, resume, defaults)
     dist = Dist.start(cfg.device)
     try:
         return training_loop(cfg, run_dir, ckpt, dist)
