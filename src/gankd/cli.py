@@ -249,7 +249,7 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
 
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everything the demo writes")) -> None:
-    """Tour of what works today on built-in data: grids, a few-shot split, a StyleGAN2 and its samples."""
+    """Tour of what works today on built-in data: grids, a split, the shipped model, FreezeD, evaluation."""
     from gankd.demo import run_demo
 
     for line in run_demo(out):
