@@ -190,7 +190,7 @@ def test_config_file_overrides_and_errors(tmp_path, run_cli):
     for bad, message in [(["nope=1"], "unknown setting 'nope'; valid settings: arch.channel_base"),
                          (["batch=x"], "batch must be an integer"),
                          (["freezed.layers=2"], "unknown setting 'freezed.layers'"),
-                         (["method=magic"], "unknown method 'magic'; known methods: finetune, freezed"),
+                         (["method=magic"], "unknown method 'magic'; known methods: cdc, d3t, finetune, freezed"),
                          (["loss.kind=wgan"], "loss.kind must be one of nonsat, hinge"),
                          (["arch.resolution=64"], "arch.resolution is set by the data"),
                          (["batch"], "expected key=value")]:

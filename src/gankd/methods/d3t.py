@@ -133,4 +133,6 @@ class D3T(Finetune):
         return {} if self.w_shots is None else {"w_shots": self.w_shots.detach().cpu()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.w_shots = state.get("w_shots")
+        # A copy in freshly allocated memory: tensors read from a file may sit at an alignment for
+        # which CPU kernels take another path and round differently, and resume must be exact.
+        self.w_shots = state["w_shots"].clone() if "w_shots" in state else None
