@@ -13,10 +13,14 @@ from PIL import Image
 from gankd.fileio import atomic_write
 
 
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 tensor of the same layout, rounded as every gankd PNG is."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Float images [B, C, H, W] in [-1, 1] -> uint8 [B, H, W, C]."""
-    x = (images.detach().float().clamp(-1, 1) + 1) * 127.5
-    return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return quantize(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def grid(images: np.ndarray, cols: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:

@@ -17,6 +17,7 @@ from gankd.data.cache import file_digest
 from gankd.errors import GankdError
 from gankd.features.base import RESIZE_MODES, Extractor
 from gankd.features.weights import load_exactly, load_state_dict, weights_file
+from gankd.images import quantize
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 FEATURE = "2048"
@@ -28,11 +29,6 @@ def fidelity_network() -> fidelity_inception.FeatureExtractorInceptionV3:
     with mock.patch.object(fidelity_inception, "load_state_dict_from_url"), \
             mock.patch.object(fidelity_inception.FeatureExtractorInceptionV3, "load_state_dict"):
         return fidelity_inception.FeatureExtractorInceptionV3("inception-v3-compat", [FEATURE])
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> uint8, rounded as gankd writes images; torch-fidelity's forward takes uint8 only."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 class Inception(Extractor):
@@ -53,4 +49,4 @@ class Inception(Extractor):
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         # In "clean" mode the images are already 299x299, where torch-fidelity's TF1 bilinear resize is
         # the identity (source pixel = target pixel, interpolation weights exactly 0: checked bit-exact).
-        return self.net(to_uint8(images))[0]
+        return self.net(quantize(images))[0]
