@@ -135,17 +135,25 @@ def test_outputs_are_never_overwritten(run_cli, ckpt, tmp_path):
 
 
 def test_demo_runs_end_to_end(run_cli, tmp_path):
-    code, out, err = run_cli("demo", "--out", tmp_path / "demo")
+    code, out, err = run_cli("demo", "--out", tmp_path / "demo", "--steps", "2")
     assert code == 0, err
-    made = {p.name for p in (tmp_path / "demo").iterdir()}
-    assert {"emoji.png", "glyphs.png", "digits.png", "split-animals", "samples-emoji32.png", "freezed-run",
-            "samples-freezed-20-steps.png"} <= made
-    assert (tmp_path / "demo" / "freezed-run" / "checkpoints" / "step-0000020.safetensors").is_file()
-    assert len(list((tmp_path / "demo" / "split-animals" / "train").glob("*.png"))) == 10
-    for name in ("source", "freezed"):
-        report = json.loads((tmp_path / "demo" / f"eval-{name}" / "metrics.json").read_text())
-        assert set(report["metrics"]) == {"kid", "fid", "intra_lpips", "copying"}
-    assert run_cli("demo", "--out", tmp_path / "demo")[0] == 2  # never over an earlier demo
+    demo = tmp_path / "demo"
+    assert {"emoji.png", "glyphs.png", "digits.png", "split-animals", "samples-emoji32.png", "eval-source",
+            "adapt-finetune", "adapt-d3t", "comparison.png", "report.md"} <= {p.name for p in demo.iterdir()}
+    assert len(list((demo / "split-animals" / "train").glob("*.png"))) == 10
+    for method in ("finetune", "d3t"):
+        assert (demo / f"adapt-{method}" / "run" / "checkpoints" / "step-0000002.safetensors").is_file()
+    reports = [json.loads(p.read_text()) for p in [demo / "eval-source" / "metrics.json",
+                                                   *demo.glob("adapt-*/eval-step-2/metrics.json")]]
+    assert len(reports) == 3
+    for report in reports:
+        assert set(report["metrics"]) == {"kid", "fid", "precision", "recall", "intra_lpips", "copying"}
+        assert report["reference"].endswith("split-animals") and report["reference_images"] == 142
+    text = (demo / "report.md").read_text()
+    fid = f"{reports[1]['metrics']['fid']['value']:.4f}"
+    assert "](comparison.png)" in text and fid in text and "| d3t |" in text and "| source |" in text
+    assert Image.open(demo / "comparison.png").size[1] == 4 * (64 + 2) + 2  # shots, source, finetune, d3t
+    assert run_cli("demo", "--out", demo)[0] == 2  # never over an earlier demo
 
 
 def test_the_shipped_source_model_generates(run_cli, tmp_path):

@@ -84,9 +84,18 @@ def test_bad_input_is_one_line(run_cli, tmp_path, args, message):
 def test_training_evaluates_logs_and_keeps_the_best(tmp_path):
     from test_train import TINY
 
+    from gankd.features import load_extractor
+
     run = tmp_path / "run"
+    load_extractor.cache_clear()  # the extractor is built (random init, then its weights) in this run
     train(overrides=[*TINY, "steps=4", "eval.every=2", "eval.n=24", "eval.metrics=kid,pr", "eval.best=kid"], out=run)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train(overrides=[*TINY, "steps=4"], out=tmp_path / "plain")
+    plain = [json.loads(line) for line in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    def losses(lines):
+        return [[(k, v) for k, v in line.items() if k.startswith("loss/")] for line in lines if "loss/G_main/adv" in line]
+
+    assert len(losses(plain)) == 4 and losses(lines) == losses(plain)  # evaluating changes nothing in training
     evals = [line for line in lines if "eval/kid" in line]
     assert [line["step"] for line in evals] == [2, 4]
     assert all({"eval/precision", "eval/recall"} <= set(line) for line in evals)

@@ -173,10 +173,14 @@ def test_bench_fewshot_tables_pictures_commands_and_resume(source, run_cli, tmp_
     code, stdout, err = run_cli(*args)
     assert code == 0, err
     rows = list(__import__("csv").DictReader((out / "results.csv").open()))
-    assert [(r["target"], r["method"], r["seeds"]) for r in rows] == [("country", "finetune", "2"),
+    assert [(r["target"], r["method"], r["seeds"]) for r in rows] == [("country", "source", "1"),
+                                                                        ("country", "finetune", "2"),
                                                                         ("country", "d3t", "2")]
     assert "| country | d3t | 2 |" in (out / "results.md").read_text() and "kid[domain:" in stdout
-    assert len((out / "commands.txt").read_text().splitlines()) == 4
+    source_eval = json.loads((out / "runs" / "country" / "source" / "metrics.json").read_text())
+    assert source_eval["target_path"] == str(source) and source_eval["samples"] == 24
+    assert float(rows[0]["kid"]) == source_eval["metrics"]["kid"]["value"]
+    assert len((out / "commands.txt").read_text().splitlines()) == 5
     assert (out / "country.png").stat().st_size > 0
     stamp = (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime
     assert run_cli(*args)[0] == 0  # a finished bench is read back, not rerun
@@ -192,4 +196,4 @@ def test_adapt_defaults_yield_to_a_config_file_and_settings(tmp_path):
     assert (cfg.steps, cfg.batch, cfg.eval.features, cfg.eval.n) == (5000, 4, "inception", 64)
     assert cfg.eval.metrics == "kid,fid,intra_lpips,copying" and cfg.loss.r1_gamma == 10
     plain, _, _ = resolve_run(None, required, tmp_path / "r", defaults=ADAPT_DEFAULTS)
-    assert (plain.steps, plain.batch, plain.eval.every) == (400, 8, 100)
+    assert (plain.steps, plain.batch, plain.eval.every) == (150, 8, 50)

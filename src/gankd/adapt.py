@@ -23,8 +23,9 @@ from gankd.fileio import check_new_dir
 from gankd.metrics.evaluate import evaluate
 
 METHODS = ("finetune", "freezed", "cdc", "d3t")
-# Sized for a 32 px source on a CPU; the paper-scale presets live in configs/.
-ADAPT_DEFAULTS = {"steps": 400, "batch": 8, "checkpoint_every": 100, "sample_every": 100, "eval.every": 100,
+# Sized for a 32 px source on a CPU (the step count chosen on the flags target, docs/results-fewshot.md);
+# the paper-scale presets live in configs/.
+ADAPT_DEFAULTS = {"steps": 150, "batch": 8, "checkpoint_every": 50, "sample_every": 50, "eval.every": 50,
                   "eval.metrics": "kid,fid,intra_lpips,copying", "eval.n": 500}
 FINAL_METRICS = "kid,fid,pr,intra_lpips,copying"
 

@@ -5,9 +5,11 @@ one fixed split (seed 0, `shots` images; the rest are the evaluation set), check
 verified before every use; training seeds vary, splits do not. Every run is `gankd adapt` with the
 same settings, evaluated the same way; a finished run is never redone, so an interrupted bench
 resumes where it stopped. Outputs in OUT/: results.md and results.csv (mean ± std over seeds per
-metric), one picture per target (the shots, then each method's samples from the same latents),
-commands.txt (the equivalent `gankd adapt` commands), and runs/, splits/. Settings apply to every
-run, except `<method>.<option>` ones, which apply to that method's runs only.
+metric; each target's first row is the unadapted source, evaluated the same way), one picture per
+target (the shots, then the source's and each method's samples from the same latents),
+commands.txt (the equivalent `gankd adapt` and `gankd evaluate` commands), and runs/, splits/.
+Settings apply to every run, except `<method>.<option>` ones, which apply to that method's runs
+only.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ TARGETS = {  # name -> spec; all held out of builtin:emoji32 (configs/emoji32.ya
     "flags": "emoji:group=flags,tone=none",
 }
 REPORTED = ("kid", "fid", "precision", "recall", "intra_lpips", "copying")  # copying: C_T
-PICTURE_SAMPLES = 10
 
 
 def parse_list(text: str, allowed, what: str) -> list[str]:
@@ -76,29 +77,18 @@ def markdown(rows: list[dict], features: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def picture(split: Path, checkpoints: dict[str, Path]) -> np.ndarray:
-    """Row 1: the shots; then one row per method: samples from seeds 0..9 (the same latents);
-    each row labelled on the left."""
-    from PIL import Image, ImageDraw
-
+def evaluate_source(source: str, split: Path, out: Path, adapted: Path, eval_samples: int, commands: list[str]) -> dict:
+    """The source itself, evaluated as the adapted runs are (their features, samples and metrics)."""
+    from gankd.adapt import FINAL_METRICS
     from gankd.checkpoint import read_meta
-    from gankd.data.dataset import ImageDataset
-    from gankd.data.splits import load_split
-    from gankd.generate import sample
-    from gankd.images import grid, upscale_nearest
+    from gankd.metrics.evaluate import evaluate
 
-    res = read_meta(next(iter(checkpoints.values())))["config"]["resolution"]
-    data = ImageDataset(load_split(split)[0], res, channels=3, upscale=True)
-    rows = {"shots": np.stack([data.uint8(i).permute(1, 2, 0).numpy() for i in range(len(data))])[:PICTURE_SAMPLES]}
-    rows |= {method: sample(ckpt, list(range(PICTURE_SAMPLES))) for method, ckpt in checkpoints.items()}
-    width = max(len(r) for r in rows.values())
-    padded = [np.concatenate([r, np.full((width - len(r), *r.shape[1:]), 255, np.uint8)]) for r in rows.values()]
-    tiles = grid(upscale_nearest(np.concatenate(padded), 64), cols=width)
-    label = Image.new("RGB", (90, tiles.shape[0]), "white")
-    draw, row_height = ImageDraw.Draw(label), tiles.shape[0] / len(rows)
-    for i, name in enumerate(rows):
-        draw.text((6, int((i + 0.45) * row_height)), name, fill="black")
-    return np.concatenate([np.asarray(label), tiles], axis=1)
+    features = read_meta(adapted)["training"]["config"]["eval"]["features"]
+    commands.append(f"gankd evaluate {source} --ref {split} --metrics {FINAL_METRICS} --features {features} "
+                    f"--n {eval_samples} --out {out}")
+    if (out / "metrics.json").is_file():
+        return json.loads((out / "metrics.json").read_text())
+    return evaluate(source, str(split), FINAL_METRICS, features=features, n=eval_samples, out=out)
 
 
 def settings_for(method: str, settings: list[str], methods) -> list[str]:
@@ -110,16 +100,18 @@ def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "ani
                   source: str = "builtin:emoji32", shots: int = 10, out: str | os.PathLike = "bench-fewshot",
                   settings: list[str] | None = None, eval_samples: int = 1000) -> Path:
     from gankd.adapt import METHODS, adapt
+    from gankd.comparison import comparison_picture
     from gankd.images import save_png
 
     method_list, target_list = parse_list(methods, METHODS, "method"), parse_list(targets, TARGETS, "target")
     if seeds < 1:
         raise GankdError("--seeds must be at least 1")
     out = Path(out)
-    settings = list(settings or [])
+    settings = ["eval.every=0", *(settings or [])]  # each run is evaluated once, at its end
     commands, reports, pictures = [], {}, {}
     for target in target_list:
         split = fixed_split(target, shots, out / "splits" / target)
+        reports[(target, "source")] = []  # the unadapted source: the row every method must beat, first
         for method in method_list:
             own = settings_for(method, settings, METHODS)
             for seed in range(seeds):
@@ -133,7 +125,9 @@ def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "ani
                     report = adapt(source, str(split), shots, method, run, None, own, seed, None, eval_samples)
                 reports.setdefault((target, method), []).append(report)
                 if seed == 0:
-                    pictures.setdefault(target, {})[method] = Path(report["target_path"])
+                    pictures.setdefault(target, {"source": source})[method] = Path(report["target_path"])
+        reports[(target, "source")].append(evaluate_source(source, split, out / "runs" / target / "source",
+                                                           pictures[target][method_list[0]], eval_samples, commands))
     rows = summarize(reports)
     features = next(iter(reports.values()))[0]["features"]
     (out / "results.md").write_text(markdown(rows, features))
@@ -143,5 +137,5 @@ def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "ani
         writer.writerows(rows)
     (out / "commands.txt").write_text("\n".join(commands) + "\n")
     for target, checkpoints in pictures.items():
-        save_png(out / f"{target}.png", picture(out / "splits" / target, checkpoints))
+        save_png(out / f"{target}.png", comparison_picture(out / "splits" / target, checkpoints))
     return out

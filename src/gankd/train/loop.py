@@ -79,6 +79,12 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     path_length = PathLength(cfg.loss.pl_decay).to(dev)
     parts = {"augment": augment, "path_length": path_length, "recipe": recipe}
 
+    conds = torch.from_numpy(np.stack([data.source.cond(i) for i in range(len(data))])).float().to(dev) \
+        if c_dim else None  # the labels fakes are drawn with
+    # Before seeding: building the feature extractor draws random initial weights, and whether a
+    # run is evaluated must not change its training randomness.
+    evaluator = RunEvaluator(cfg, run_dir, data.channels, dev, conds) if cfg.eval.every and dist.main else None
+
     step = images = 0
     last_checkpoint = None
     if resume is not None:
@@ -89,9 +95,6 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         dist.broadcast([G, D, G_ema])
         _seed(cfg.seed, dist.rank)
 
-    conds = torch.from_numpy(np.stack([data.source.cond(i) for i in range(len(data))])).float().to(dev) \
-        if c_dim else None  # the labels fakes are drawn with
-
     def latents(n: int):
         z = torch.randn(n, G.cfg.z_dim, device=dev)
         return z, (conds[torch.randint(len(conds), (n,), device=dev)] if c_dim else None)
@@ -100,7 +103,6 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     sample_z = torch.randn(SAMPLES, G.cfg.z_dim, generator=fixed).to(dev)
     sample_c = conds[torch.randint(len(conds), (SAMPLES,), generator=fixed).to(dev)] if c_dim else None
 
-    evaluator = RunEvaluator(cfg, run_dir, data.channels, dev, conds) if cfg.eval.every and dist.main else None
     if dist.main:  # only now: bad data, a bad source or bad eval settings leave no folder behind
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "config.yaml", to_yaml(cfg).encode())

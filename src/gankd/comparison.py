@@ -1,0 +1,36 @@
+"""One picture that compares generators on a few-shot target: the shots in the first row, then one
+row per generator with its samples from the same seeds (0..9), each row labelled on the left. Used
+by `gankd bench fewshot` (one per target) and `gankd demo`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES = 10
+
+
+def comparison_picture(split: str | os.PathLike, generators: dict[str, str | os.PathLike]) -> np.ndarray:
+    """uint8 [H, W, 3]: the split's training shots, then `name: checkpoint`'s samples, row by row."""
+    from PIL import Image, ImageDraw
+
+    from gankd.checkpoint import read_meta
+    from gankd.data.dataset import ImageDataset
+    from gankd.data.splits import load_split
+    from gankd.generate import sample
+    from gankd.images import grid, upscale_nearest
+
+    res = read_meta(next(iter(generators.values())))["config"]["resolution"]
+    data = ImageDataset(load_split(Path(split))[0], res, channels=3, upscale=True)
+    rows = {"shots": np.stack([data.uint8(i).permute(1, 2, 0).numpy() for i in range(min(len(data), SAMPLES))])}
+    rows |= {name: sample(ckpt, list(range(SAMPLES))) for name, ckpt in generators.items()}
+    width = max(len(r) for r in rows.values())
+    padded = [np.concatenate([r, np.full((width - len(r), *r.shape[1:]), 255, np.uint8)]) for r in rows.values()]
+    tiles = grid(upscale_nearest(np.concatenate(padded), 64), cols=width)
+    label = Image.new("RGB", (90, tiles.shape[0]), "white")
+    draw, row_height = ImageDraw.Draw(label), tiles.shape[0] / len(rows)
+    for i, name in enumerate(rows):
+        draw.text((6, int((i + 0.45) * row_height)), name, fill="black")
+    return np.concatenate([np.asarray(label), tiles], axis=1)
