@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from gankd.checkpoint import load_checkpoint
 from gankd.data.cache import file_digest
+from gankd.data.spec import open_source
 from gankd.features.domain import SHIPPED
 from gankd.train import train
 
-SOURCE_DATA = "emoji:group!=smileys|animals|food|flags,tone=none"
+SOURCE_DATA = load_checkpoint("builtin:emoji32").meta["data"]  # the shipped model's training data
 
 
 def report(out: Path) -> dict:
@@ -27,7 +29,7 @@ def test_shipped_model_against_its_training_data_names_the_extractor(run_cli, tm
     assert first["features"] == domain_id and f"fid[{domain_id}]" in out
     assert set(first["metrics"]) == {"fid", "kid", "precision", "recall"}
     assert first["metrics"]["fid"]["value"] > 0 and 0 <= first["metrics"]["recall"]["value"] <= 1
-    assert first["reference_images"] == 1319 and first["samples"] == 200
+    assert first["reference_images"] == len(open_source(SOURCE_DATA)) and first["samples"] == 200
     # Determinism: the same seed gives the same numbers (the second run reads the cached reference).
     assert run_cli(*args, "--out", tmp_path / "b")[0] == 0
     assert report(tmp_path / "b")["metrics"] == first["metrics"]
@@ -35,7 +37,6 @@ def test_shipped_model_against_its_training_data_names_the_extractor(run_cli, tm
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    from gankd.data.spec import open_source
     from gankd.data.splits import make_split
 
     folder = tmp_path_factory.mktemp("split") / "animals"

@@ -24,7 +24,7 @@ import numpy as np
 
 from gankd.errors import GankdError
 
-TARGETS = {  # name -> spec; all held out of builtin:emoji32 (configs/emoji32.yaml)
+TARGETS = {  # name -> spec; all held out of builtin:emoji32 (docs/models.md)
     "animals": "emoji:group=animals,tone=none",
     "food": "emoji:group=food,tone=none",
     "smileys": "emoji:group=smileys,tone=none",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,8 +59,10 @@ class CDC(Finetune):
         nets = super().build(data)
         nets.frozen["G_s"] = copy.deepcopy(nets.G).eval().requires_grad_(False)
         count = self.options.anchors or data.size
-        seeded = torch.Generator().manual_seed(self.cfg.seed)
-        self.anchors = torch.randn(count, nets.G.cfg.z_dim, generator=seeded)
+        # Not torch.randn seeded with cfg.seed: a source trained by gankd with that seed was
+        # initialised from the same stream, so the anchors would equal rows of its first mapping
+        # layer's weights and map to outlying w.
+        self.anchors = torch.from_numpy(np.random.RandomState(self.cfg.seed).randn(count, nets.G.cfg.z_dim)).float()
         probe = torch.zeros(1, data.img_channels, self.cfg.res, self.cfg.res)
         taps = nets.D(probe, torch.zeros(1, data.c_dim) if data.c_dim else None, return_features=True)[1]
         layer = f"b{self.cfg.res // 4}" if self.options.patch_layer == "auto" else self.options.patch_layer

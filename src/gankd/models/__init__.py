@@ -12,8 +12,9 @@ from gankd.errors import CheckpointError
 
 PREFIX = "builtin:"
 MODELS = {
-    "emoji32": "32x32 StyleGAN2 trained on emoji without the smileys, animals, food and flags groups "
-               "(configs/emoji32.yaml); those groups are few-shot targets",
+    "emoji32": "32x32 StyleGAN2 of emoji people (portraits, all skin tones), trained without the smileys, "
+               "animals, food and flags groups (configs/emoji32-base.yaml, then configs/emoji32.yaml); "
+               "those groups are few-shot targets",
 }
 
 

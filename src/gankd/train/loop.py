@@ -25,6 +25,7 @@ from gankd.data.dataset import ImageDataset
 from gankd.data.spec import open_source
 from gankd.errors import TrainingError
 from gankd.fileio import atomic_write
+from gankd.generate import seed_latents
 from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods import DataInfo, Nets, PhaseData, recipe_class
 from gankd.progress import progress
@@ -99,8 +100,11 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         z = torch.randn(n, G.cfg.z_dim, device=dev)
         return z, (conds[torch.randint(len(conds), (n,), device=dev)] if c_dim else None)
 
+    # The grids show seeds 0-35 as `gankd generate` draws them. Not torch.randn seeded with
+    # cfg.seed: that stream also initialised the networks, so those latents would equal rows of
+    # the first mapping layer's weights and map far from every typical w.
+    sample_z = seed_latents(range(SAMPLES), G.cfg.z_dim).to(dev)
     fixed = torch.Generator().manual_seed(cfg.seed)
-    sample_z = torch.randn(SAMPLES, G.cfg.z_dim, generator=fixed).to(dev)
     sample_c = conds[torch.randint(len(conds), (SAMPLES,), generator=fixed).to(dev)] if c_dim else None
 
     if dist.main:  # only now: bad data, a bad source or bad eval settings leave no folder behind
