@@ -9,6 +9,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from gankd.checkpoint import load_checkpoint, save_checkpoint
+from gankd.errors import GankdError
+from gankd.generate import parse_seeds
 from gankd.nets import Discriminator, Generator, StyleGAN2Config
 
 
@@ -50,6 +52,13 @@ def test_generate_grid_and_files(run_cli, ckpt, tmp_path):
     code, _, _ = run_cli("generate", ckpt, "--seeds", "7", "--outdir", tmp_path / "again")
     same = [np.asarray(Image.open(tmp_path / d / "seed0007.png")) for d in ("s", "again")]
     assert np.array_equal(*same)  # a seed always gives the same image
+
+
+def test_seed_lists_parse_and_bad_ones_are_refused():
+    assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    for bad, why in [("5-1", "runs backwards"), ("abc", "bad seeds"), ("-1", "bad seeds"), ("4294967296", r"2\*\*32")]:
+        with pytest.raises(GankdError, match=why):
+            parse_seeds(bad)
 
 
 def test_info(run_cli, ckpt):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors import safe_open
 
 from gankd.checkpoint import load_checkpoint
@@ -145,7 +146,12 @@ def test_adapt_splits_trains_evaluates_on_held_out_images_and_resumes(source, ru
     assert "kid[domain:" in stdout
     code, _, err = run_cli("adapt", "--resume", out, "steps=3")
     assert code == 0, err
-    assert (out / "eval-step-3" / "metrics.json").is_file()
+    first = json.loads((out / "eval-step-3" / "metrics.json").read_text())
+    (out / "eval-step-3").rename(tmp_path / "interrupted")  # as if the final evaluation had been cut off
+    code, _, err = run_cli("adapt", "--resume", out)  # training is done: only the evaluation runs
+    assert code == 0, err
+    again = json.loads((out / "eval-step-3" / "metrics.json").read_text())
+    assert again["metrics"]["kid"]["value"] == first["metrics"]["kid"]["value"]
     code, _, err = run_cli(*args, "--out", out)
     assert code == 2 and "exists" in err  # never over an earlier adaptation
 
@@ -159,6 +165,16 @@ def test_adapt_splits_trains_evaluates_on_held_out_images_and_resumes(source, ru
 def test_adapt_bad_input_is_one_line(source, run_cli, tmp_path, args, message):
     code, _, err = run_cli("adapt", "--source", source, "--target", TARGET, "--out", tmp_path / "a", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_adapt_refuses_an_evaluation_set_too_small_before_training(source, run_cli, tmp_path):
+    folder = tmp_path / "twelve"
+    folder.mkdir()
+    for i in range(12):
+        Image.new("RGB", (32, 32), (20 * i, 0, 0)).save(folder / f"{i}.png")
+    code, _, err = run_cli("adapt", "--source", source, "--target", folder, "--out", tmp_path / "a")
+    assert code == 2 and "has 2 images; pr needs at least 4" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists()
 
 

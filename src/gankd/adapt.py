@@ -17,10 +17,10 @@ import shutil
 from pathlib import Path
 
 from gankd.checkpoint import read_meta
-from gankd.config import ConfigError
+from gankd.config import ConfigError, resolve
 from gankd.errors import GankdError
 from gankd.fileio import check_new_dir
-from gankd.metrics.evaluate import evaluate
+from gankd.metrics.evaluate import check_counts, evaluate, parse_metrics
 
 METHODS = ("finetune", "freezed", "cdc", "d3t")
 # Sized for a 32 px source on a CPU (the step count chosen on the flags target, docs/results-fewshot.md);
@@ -35,14 +35,20 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
           seed: int = 0, resume: str | os.PathLike | None = None, eval_samples: int = 1000) -> dict:
     """Split, train and evaluate; returns the final evaluation's report."""
     from gankd.data.spec import open_source
-    from gankd.data.splits import make_split
+    from gankd.data.splits import load_split, make_split
     from gankd.train import resolve_run, train
+    from gankd.train.state import resume_point
 
     if resume is not None:
         out_dir = Path(resume)
         if not (out_dir / "run").is_dir():
             raise ConfigError(f"{out_dir}: not a `gankd adapt` folder (no run/ inside)")
-        result = train(overrides=settings or [], resume=out_dir / "run")
+        checkpoint = resume_point(out_dir / "run")[1]
+        step, stored = read_training(checkpoint)
+        if step < resolve(base=stored, overrides=settings or []).steps:
+            result = train(overrides=settings or [], resume=out_dir / "run")
+            checkpoint, step = result.checkpoint, result.step
+        # else the training is done (its final evaluation was interrupted): evaluate it
     else:
         if not source or not target:
             raise ConfigError("gankd adapt needs --source CKPT and --target DIR|SPEC (or --resume OUT)")
@@ -56,14 +62,24 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
         overrides = [f"data={split / 'train'}", f"res={res}", f"method={method}", f"source={source}",
                      f"seed={seed}", f"eval.ref={split}", *(settings or [])]
         resolve_run(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)  # bad settings fail here, early
-        if not given_split:
-            make_split(open_source(target), shots, seed, split, target)
         try:
+            if not given_split:
+                make_split(open_source(target), shots, seed, split, target)
+            check_counts(parse_metrics(FINAL_METRICS), len(load_split(split)[1]), f"the evaluation set {split}/eval",
+                         f"; hold out more of the target, or train on all of it without evaluation: "
+                         f"gankd train --data DIR method={method} source={source}")
             result = train(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)
+            checkpoint, step = result.checkpoint, result.step
         except GankdError:
             if not (out_dir / "run").exists():  # a failed start leaves nothing behind
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
-    stored = read_meta(result.checkpoint)["training"]["config"]["eval"]  # the run's own evaluation setup
-    return evaluate(result.checkpoint, stored["ref"], FINAL_METRICS, features=stored["features"], n=eval_samples,
-                    seed=seed, out=out_dir / f"eval-step-{result.step}")
+    stored = read_training(checkpoint)[1]["eval"]  # the run's own evaluation setup
+    return evaluate(checkpoint, stored["ref"], FINAL_METRICS, features=stored["features"], n=eval_samples,
+                    seed=seed, out=out_dir / f"eval-step-{step}")
+
+
+def read_training(checkpoint: Path) -> tuple[int, dict]:
+    """(step, resolved config) of a training checkpoint."""
+    training = read_meta(checkpoint)["training"]
+    return training["step"], training["config"]

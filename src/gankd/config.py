@@ -85,6 +85,7 @@ class TrainConfig:
     data: str = ""
     res: int = 32
     channels: int | None = None  # None: the data's own
+    upscale: bool | None = None  # enlarge images smaller than res? None: built-in sets yes, folders no
     method: str = "scratch"
     source: str | None = None  # checkpoint to start from (finetune, freezed, ...)
     steps: int = 10000

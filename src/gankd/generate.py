@@ -16,16 +16,22 @@ from gankd.progress import progress
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-7', '1,5,9' or '0-3,10' -> list of seeds."""
+    """'0-7', '1,5,9' or '0-3,10' -> list of seeds (numpy seeds: 0 to 2**32-1)."""
+    usage = f"bad seeds {text!r}: use a range like 0-15, a list like 1,5,9, or both"
     seeds: list[int] = []
     try:
         for part in filter(None, text.split(",")):
             lo, _, hi = part.partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            lo, hi = int(lo), int(hi) if hi else int(lo)
+            if hi < lo:
+                raise GankdError(f"{usage} ({part} runs backwards)")
+            seeds += range(lo, hi + 1)
     except ValueError:
-        raise GankdError(f"bad seeds {text!r}: use a range like 0-15, a list like 1,5,9, or both") from None
+        raise GankdError(usage) from None
     if not seeds:
         raise GankdError("no seeds given")
+    if max(seeds) >= 2**32:
+        raise GankdError(f"{usage} (a seed must be below 2**32)")
     return seeds
 
 

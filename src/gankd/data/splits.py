@@ -61,6 +61,9 @@ def export(source: ImageSource, out_dir: str | Path, resolution: int | None = No
 
 def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, spec: str) -> dict:
     """Draw `shots` training images with a seeded permutation; all others form the evaluation set."""
+    if len(source) < 2:
+        raise DataError(f"{spec!r} has {len(source)} image; a split needs at least one training shot "
+                        "and one image left for evaluation")
     if not 1 <= shots < len(source):
         raise DataError(f"--shots must be between 1 and {len(source) - 1} for {spec!r} ({len(source)} images), "
                         f"got {shots}")

@@ -34,6 +34,8 @@ METRICS = {
 NEEDS_TRAIN = ("intra_lpips", "copying")
 NEEDS_FEATURES = ("kid", "pr", "copying")
 INTRA_LPIPS_SAMPLES = 1000  # CDC's protocol: 1000 samples
+# The fewest images, on either side, with which a metric is defined (pr: more than its k = 3 neighbours).
+MIN_IMAGES = {"fid": 2, "kid": 2, "pr": 4, "intra_lpips": 1, "copying": 1}
 
 
 def parse_metrics(text: str | list[str]) -> list[str]:
@@ -43,6 +45,13 @@ def parse_metrics(text: str | list[str]) -> list[str]:
         raise GankdError(f"unknown metric {unknown[0]!r}" if unknown else "no metrics given"
                          f"; choose from {', '.join(METRICS)}")
     return names
+
+
+def check_counts(metrics: list[str], n: int, what: str, hint: str = "") -> None:
+    """Refuse, before any work, a set too small for one of the metrics."""
+    short = [f"{m} needs at least {MIN_IMAGES[m]}" for m in metrics if n < MIN_IMAGES[m]]
+    if short:
+        raise GankdError(f"{what} has {n} image{'s' * (n != 1)}; {', '.join(short)}{hint}")
 
 
 def uint8_images(source: ImageSource, resolution: int, channels: int) -> torch.Tensor:
@@ -78,6 +87,8 @@ class Evaluator:
             missing = [m for m in metrics if m in NEEDS_FEATURES and stats["features"] is None]
             if missing:
                 raise GankdError(f"{reference} holds only mean and covariance; {', '.join(missing)} need features")
+        if self.reference["n"] is not None:
+            check_counts(metrics, self.reference["n"], f"the reference {self.reference['name']}")
         if "mu" not in self.reference:
             self.reference["mu"], self.reference["sigma"] = gaussian(self.reference["features"])
         self.train_images = uint8_images(train, resolution, channels) if train is not None else None
@@ -183,6 +194,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     check_new_dir(out_dir)
     start = time.time()
     images, described, target_path = load_target(target, n, seed, batch, device, res)
+    check_counts(names, len(images), described)
     ref_path = Path(ref)
     train_source = open_source(train) if train else None
     if ref_path.suffix == ".npz":

@@ -51,7 +51,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     """Train (or go on training from the checkpoint `resume`) until `cfg.steps`; rank 0 writes
     `run_dir` (config.yaml, metrics, samples, checkpoints)."""
     dev = dist.device
-    data = ImageDataset(open_source(cfg.data), cfg.res, cfg.channels)
+    data = ImageDataset(open_source(cfg.data), cfg.res, cfg.channels, upscale=cfg.upscale)
     c_dim, per_rank = data.cond_dim, cfg.batch // dist.world
     if cfg.batch % dist.world:
         raise ConfigError(f"batch {cfg.batch} does not split evenly among {dist.world} processes")
