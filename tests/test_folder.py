@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gankd.config import resolve
 from gankd.data import ImageDataset, open_source
 from gankd.data.folder import FolderSource
 from gankd.errors import DataError
@@ -125,8 +126,9 @@ def test_truncated_and_small_images(tmp_path):
     with pytest.raises(DataError, match="truncated.png: unreadable or truncated"):
         ImageDataset(open_source(str(d)), 32)
     (d / "truncated.png").unlink()
-    with pytest.raises(DataError, match="below the resolution 128; pass --upscale"):
+    with pytest.raises(DataError, match="below the resolution 128; set upscale=true"):
         ImageDataset(open_source(str(d)), 128)
+    assert resolve(overrides=["upscale=true"]).upscale is True  # the setting the message names exists
     assert ImageDataset(open_source(str(d)), 128, upscale=True).uint8(0).shape == (3, 128, 128)
     with pytest.raises(DataError, match="below the resolution"):
         ImageDataset(open_source(str(d)), 128, cache=False)  # checked from headers before training
