@@ -128,7 +128,7 @@ def test_truncated_and_small_images(tmp_path):
     (d / "truncated.png").unlink()
     with pytest.raises(DataError, match="below the resolution 128; set upscale=true"):
         ImageDataset(open_source(str(d)), 128)
-    assert resolve(overrides=["upscale=true"]).upscale is True  # the setting the message names exists
+    assert resolve(overrides=[f"data={d}", "upscale=true"]).upscale is True  # the setting the message names exists
     assert ImageDataset(open_source(str(d)), 128, upscale=True).uint8(0).shape == (3, 128, 128)
     with pytest.raises(DataError, match="below the resolution"):
         ImageDataset(open_source(str(d)), 128, cache=False)  # checked from headers before training
