@@ -74,6 +74,7 @@ def test_a_generator_that_returns_its_shots_is_flagged(run_cli, split, tmp_path)
     (["--metrics", "fid,nope"], "unknown metric 'nope'"),
     (["--metrics", "copying"], "need the training images"),
     (["--features", "resnet"], "unknown features 'resnet'"),
+    (["--metrics", "pr", "--n", "3"], "has 3 images; pr needs at least 4"),
 ])
 def test_bad_input_is_one_line(run_cli, tmp_path, args, message):
     code, _, err = run_cli("evaluate", "builtin:emoji32", "--ref", "emoji:group=flags", "--n", "8", *args,
@@ -82,8 +83,8 @@ def test_bad_input_is_one_line(run_cli, tmp_path, args, message):
     assert not (tmp_path / "x").exists()
 
 
-def test_training_evaluates_logs_and_keeps_the_best(tmp_path):
-    from test_train import TINY
+def test_training_evaluates_logs_and_keeps_the_best(tmp_path, run_cli):
+    from test_train import DATA as DATA_OF_TINY, TINY
 
     from gankd.features import load_extractor
 
@@ -104,3 +105,8 @@ def test_training_evaluates_logs_and_keeps_the_best(tmp_path):
         meta = json.loads(f.metadata()["gankd"])
     assert meta["kid"] == min(line["eval/kid"] for line in evals)
     assert "lowest kid[domain:" in meta["selected_by"] and "optimistic" in meta["selected_by"]
+    # A run folder is evaluated at its last checkpoint, as the training's own evaluation did.
+    code, _, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24", "--out", tmp_path / "e")
+    assert code == 0, err
+    assert report(tmp_path / "e")["target_path"].endswith("step-0000004.safetensors")
+    assert report(tmp_path / "e")["metrics"]["kid"]["value"] == pytest.approx(evals[-1]["eval/kid"])

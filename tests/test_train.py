@@ -72,6 +72,21 @@ def test_resume_after_sigkill_continues_exactly(tmp_path):
         assert torch.equal(final[0][key], final[1][key]), key
 
 
+def test_ctrl_c_says_how_to_go_on(tmp_path):
+    run = tmp_path / "run"
+    proc = gankd_process(*TINY, "steps=100000", "checkpoint_every=2", "--out", run)
+    deadline = time.time() + 120
+    while not (run / "checkpoints" / "step-0000002.safetensors").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("gankd: interrupted; go on from step-") and f"gankd train --resume {run}" in last, err
+    assert "Traceback" not in err
+
+
 def test_checkpoint_holds_the_training_state(tmp_path, run_cli):
     run = tmp_path / "run"
     train(overrides=[*TINY, "steps=3", "checkpoint_every=1", "keep=2", "augment.kind=ada", "augment.p=0.2"], out=run)

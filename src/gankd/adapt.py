@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from gankd.checkpoint import read_meta
 from gankd.config import ConfigError, resolve
-from gankd.errors import GankdError
+from gankd.errors import GankdError, Interrupted
 from gankd.fileio import check_new_dir
 from gankd.metrics.evaluate import check_counts, evaluate, parse_metrics
 
@@ -46,7 +47,8 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
         checkpoint = resume_point(out_dir / "run")[1]
         step, stored = read_training(checkpoint)
         if step < resolve(base=stored, overrides=settings or []).steps:
-            result = train(overrides=settings or [], resume=out_dir / "run")
+            with resumable(out_dir):
+                result = train(overrides=settings or [], resume=out_dir / "run")
             checkpoint, step = result.checkpoint, result.step
         # else the training is done (its final evaluation was interrupted): evaluate it
     else:
@@ -62,21 +64,34 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
         overrides = [f"data={split / 'train'}", f"res={res}", f"method={method}", f"source={source}",
                      f"seed={seed}", f"eval.ref={split}", *(settings or [])]
         resolve_run(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)  # bad settings fail here, early
-        try:
-            if not given_split:
-                make_split(open_source(target), shots, seed, split, target)
-            check_counts(parse_metrics(FINAL_METRICS), len(load_split(split)[1]), f"the evaluation set {split}/eval",
-                         f"; hold out more of the target, or train on all of it without evaluation: "
-                         f"gankd train --data DIR method={method} source={source}")
-            result = train(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)
-            checkpoint, step = result.checkpoint, result.step
-        except GankdError:
-            if not (out_dir / "run").exists():  # a failed start leaves nothing behind
-                shutil.rmtree(out_dir, ignore_errors=True)
-            raise
+        with resumable(out_dir):
+            try:
+                if not given_split:
+                    make_split(open_source(target), shots, seed, split, target)
+                check_counts(parse_metrics(FINAL_METRICS), len(load_split(split)[1]),
+                             f"the evaluation set {split}/eval", f"; hold out more of the target, or train on all "
+                             f"of it without evaluation: gankd train --data DIR method={method} source={source}")
+                result = train(config, overrides, out_dir / "run", defaults=ADAPT_DEFAULTS)
+            except GankdError:
+                if not (out_dir / "run").exists():  # a failed start leaves nothing behind
+                    shutil.rmtree(out_dir, ignore_errors=True)
+                raise
+        checkpoint, step = result.checkpoint, result.step
     stored = read_training(checkpoint)[1]["eval"]  # the run's own evaluation setup
     return evaluate(checkpoint, stored["ref"], FINAL_METRICS, features=stored["features"], n=eval_samples,
                     seed=seed, out=out_dir / f"eval-step-{step}")
+
+
+@contextmanager
+def resumable(out_dir: Path):
+    """An interrupted adaptation says how to go on with `gankd adapt --resume` (not `gankd train`)."""
+    from gankd.train.run import how_to_go_on
+
+    try:
+        yield
+    except Interrupted:
+        hint = how_to_go_on(out_dir / "run", f"gankd adapt --resume {out_dir}", start_over=out_dir)
+        raise Interrupted(f"interrupted; {hint}") from None
 
 
 def read_training(checkpoint: Path) -> tuple[int, dict]:

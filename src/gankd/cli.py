@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from gankd.errors import GankdError
+from gankd.errors import GankdError, Interrupted
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="gankd: GANs for scarce data, by transfer and distillation.")
@@ -264,8 +264,9 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="gankd")
     except GankdError as err:
         message = str(err).strip().splitlines()
-        typer.echo(f"gankd: error: {message[-1] if message else type(err).__name__}", err=True)
-        sys.exit(2)
+        kind = "" if isinstance(err, Interrupted) else "error: "
+        typer.echo(f"gankd: {kind}{message[-1] if message else type(err).__name__}", err=True)
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         typer.echo("gankd: interrupted", err=True)
         sys.exit(130)

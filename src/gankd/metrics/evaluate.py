@@ -154,7 +154,8 @@ def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device
         found = checkpoints(path)
         if not found:
             raise GankdError(f"{path}: a run folder without checkpoints")
-        path, text = found[-1], str(found[-1])
+        path = found[-1][1]
+        text = str(path)
     if text.startswith(PREFIX) or path.is_file() and path.suffix != ".zip":
         from gankd.generate import sample
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from gankd.checkpoint import read_meta
 from gankd.config import ConfigError, TrainConfig, resolve
-from gankd.errors import OutputExistsError
+from gankd.errors import Interrupted, OutputExistsError
 from gankd.train.dist import Dist
 from gankd.train.loop import TrainResult, training_loop
-from gankd.train.state import resume_point
+from gankd.train.state import checkpoints, resume_point
 
 
 def resolve_run(config_file: str | Path | None = None, overrides: list[str] | None = None,
@@ -60,8 +60,19 @@ def train(config_file: str | Path | None = None, overrides: list[str] | None = N
     dist = Dist.start(cfg.device)
     try:
         return training_loop(cfg, run_dir, ckpt, dist)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; {how_to_go_on(run_dir, f'gankd train --resume {run_dir}')}") from None
     finally:
         dist.stop()
+
+
+def how_to_go_on(run_dir: Path, command: str, start_over: Path | None = None) -> str:
+    """After an interruption: the command that resumes the run, or what to delete if it never saved."""
+    found = checkpoints(run_dir) if run_dir.is_dir() else []
+    if found:
+        return f"go on from {found[-1][1].name} with: {command}"
+    leftover = start_over or run_dir
+    return f"no checkpoint was written yet; delete {leftover} to start again" if leftover.exists() else "start again"
 
 
 def _slug(text: str) -> str:
