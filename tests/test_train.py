@@ -102,13 +102,15 @@ def test_checkpoint_holds_the_training_state(tmp_path, run_cli):
     assert (run / "config.yaml").is_file() and sorted(p.name for p in (run / "samples").iterdir())[0] == \
         "step-0000000.png"
     # The sample grids show the seeds `gankd generate` shows, not latents drawn from the stream
-    # that initialised the networks.
-    code, out, _ = run_cli("generate", run / "checkpoints" / names[-1], "--seeds", "0-35", "--grid", tmp_path / "g.png")
+    # that initialised the networks; a run folder stands for its newest checkpoint.
+    code, out, _ = run_cli("generate", run, "--seeds", "0-35", "--grid", tmp_path / "g.png")
     assert code == 0
     generated, logged = (np.asarray(Image.open(p), dtype=int) for p in (tmp_path / "g.png", run / "samples" / "step-0000003.png"))
     assert generated.shape == logged.shape and np.abs(generated - logged).max() <= 1
     code, out, _ = run_cli("info", run / "checkpoints" / names[-1])
     assert code == 0 and "resumable: yes" in out and "step: 3" in out
+    code, _, err = run_cli("info", tmp_path)
+    assert code == 2 and "neither a checkpoint file nor a run folder" in err
 
 
 def test_freezed_keeps_the_lowest_discriminator_blocks_bit_identical(tmp_path, source):

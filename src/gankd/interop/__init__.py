@@ -18,6 +18,8 @@ W_AVG_SAMPLES = 4096
 
 def sniff(path: Path) -> str:
     """'gankd', 'rosinality' (any torch.save file) or 'nvlabs' (any other pickle)."""
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, neither a checkpoint file nor a run folder (no checkpoints/ inside)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     with open(path, "rb") as f:

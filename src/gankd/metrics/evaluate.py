@@ -23,6 +23,7 @@ from gankd.metrics.intra_lpips import intra_cluster_distance
 from gankd.metrics.kid import kernel_distance
 from gankd.metrics.precision_recall import precision_recall
 from gankd.metrics.reference import cached_features, embed_all, load_stats
+from gankd.runs import is_run, newest_checkpoint
 
 METRICS = {
     "fid": "Fréchet distance of Gaussians fitted to the features",
@@ -148,13 +149,8 @@ def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device
 
     text = str(target)
     path = Path(target)
-    if path.is_dir() and (path / "checkpoints").is_dir():
-        from gankd.train.state import checkpoints
-
-        found = checkpoints(path)
-        if not found:
-            raise GankdError(f"{path}: a run folder without checkpoints")
-        path = found[-1][1]
+    if is_run(path):
+        path = newest_checkpoint(path)
         text = str(path)
     if text.startswith(PREFIX) or path.is_file() and path.suffix != ".zip":
         from gankd.generate import sample

@@ -1,4 +1,5 @@
-"""Source models shipped inside the package: `builtin:NAME` works wherever a checkpoint path does.
+"""Source models shipped inside the package: `builtin:NAME` works wherever a checkpoint path does
+(as does a run folder, for its newest checkpoint).
 
 Each was trained with `gankd train` from a config in configs/ (see docs/models.md) and is stored
 as G_ema and D in float16 to keep the package small; loading casts them back to float32.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gankd.errors import CheckpointError
+from gankd.runs import is_run, newest_checkpoint
 
 PREFIX = "builtin:"
 MODELS = {
@@ -19,10 +21,11 @@ MODELS = {
 
 
 def resolve_checkpoint(path) -> Path:
-    """A path as given, or the file of a shipped model named `builtin:NAME`."""
+    """A path as given, the newest checkpoint of a run folder, or the file of a shipped model
+    named `builtin:NAME`."""
     text = str(path)
     if not text.startswith(PREFIX):
-        return Path(path)
+        return newest_checkpoint(path) if is_run(path) else Path(path)
     name = text[len(PREFIX):]
     if name not in MODELS:
         raise CheckpointError(f"{text}: no such shipped model; shipped: "

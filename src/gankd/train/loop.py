@@ -29,11 +29,12 @@ from gankd.generate import seed_latents
 from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods import DataInfo, Nets, PhaseData, recipe_class
 from gankd.progress import progress
+from gankd.runs import checkpoints
 from gankd.train.batches import StepBatches
 from gankd.train.dist import Dist
 from gankd.train.evaluation import RunEvaluator
 from gankd.train.log import RunLog
-from gankd.train.state import checkpoints, load_training_state, restore, rng_state, save_training_state
+from gankd.train.state import load_training_state, restore, rng_state, save_training_state
 
 SAMPLES = 36  # fixed latents shown in every sample grid
 W_AVG_BETA = 0.995  # G.w_avg tracks the mean w, for truncation

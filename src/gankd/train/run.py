@@ -15,7 +15,8 @@ from gankd.config import ConfigError, TrainConfig, resolve
 from gankd.errors import Interrupted, OutputExistsError
 from gankd.train.dist import Dist
 from gankd.train.loop import TrainResult, training_loop
-from gankd.train.state import checkpoints, resume_point
+from gankd.runs import checkpoints
+from gankd.train.state import resume_point
 
 
 def resolve_run(config_file: str | Path | None = None, overrides: list[str] | None = None,

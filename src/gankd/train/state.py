@@ -6,14 +6,12 @@ and a `training` entry in its JSON metadata (step, images seen, the resolved con
 hyper-parameters, augmentation state, RNG scalars). No pickled code anywhere. Files are written
 atomically; the newest `keep` stay.
 
-Run folder: config.yaml (resolved config), metrics.jsonl, tb/ (TensorBoard), samples/*.png,
-checkpoints/step-NNNNNNN.safetensors.
+The run folder's layout is in gankd.runs.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +19,7 @@ import torch
 
 from gankd.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gankd.errors import CheckpointError, OutputExistsError
-
-CHECKPOINTS = "checkpoints"
-_NAME = re.compile(r"step-(\d{7,})\.safetensors")
-
-
-def checkpoint_path(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / CHECKPOINTS / f"step-{step:07d}.safetensors"
-
-
-def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """(step, path) of the run's checkpoints, oldest first."""
-    folder = Path(run_dir) / CHECKPOINTS
-    found = [(int(m.group(1)), p) for p in folder.glob("step-*.safetensors") if (m := _NAME.fullmatch(p.name))]
-    return sorted(found)
-
+from gankd.runs import CHECKPOINTS, checkpoint_path, checkpoints
 
 def rng_state() -> tuple[dict, dict]:
     """This process's random generators (torch, CUDA, numpy, python) as (tensors, JSON)."""

@@ -1,0 +1,37 @@
+"""The layout of a run folder, known in one place: wherever a checkpoint is read, a run folder
+stands for its newest checkpoint.
+
+    RUN/config.yaml, metrics.jsonl, tb/, samples/*.png, checkpoints/step-NNNNNNN.safetensors
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gankd.errors import CheckpointError
+
+CHECKPOINTS = "checkpoints"
+_NAME = re.compile(r"step-(\d{7,})\.safetensors")
+
+
+def is_run(path: str | Path) -> bool:
+    return (Path(path) / CHECKPOINTS).is_dir()
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINTS / f"step-{step:07d}.safetensors"
+
+
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the run's checkpoints, oldest first."""
+    folder = Path(run_dir) / CHECKPOINTS
+    found = [(int(m.group(1)), p) for p in folder.glob("step-*.safetensors") if (m := _NAME.fullmatch(p.name))]
+    return sorted(found)
+
+
+def newest_checkpoint(run_dir: Path) -> Path:
+    found = checkpoints(run_dir)
+    if not found:
+        raise CheckpointError(f"{run_dir}: a run folder without checkpoints (in {Path(run_dir) / CHECKPOINTS})")
+    return found[-1][1]
