@@ -1,6 +1,7 @@
 """Few-shot methods on a tiny source: named terms, exact zero KD at the start, inversion, ablations."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,20 @@ def test_bench_fewshot_tables_pictures_commands_and_resume(source, run_cli, tmp_
     stamp = (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime
     assert run_cli(*args)[0] == 0  # a finished bench is read back, not rerun
     assert (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime == stamp
+    # Interrupted runs: one during its final evaluation, one before its first checkpoint.
+    runs = out / "runs" / "country"
+    shutil.rmtree(runs / "d3t" / "seed1" / "eval-step-2")
+    shutil.rmtree(runs / "finetune" / "seed1" / "eval-step-2")
+    for ckpt in (runs / "finetune" / "seed1" / "run" / "checkpoints").iterdir():
+        ckpt.unlink()
+    code, _, err = run_cli(*args)
+    assert code == 0, err
+    assert list(__import__("csv").DictReader((out / "results.csv").open())) == rows  # the same numbers again
+    # A bench folder goes on only with the same protocol; no other folder is taken for one.
+    code, _, err = run_cli(*args[:-3], "steps=3", "eval.every=0", "d3t.invert_steps=3")
+    assert code == 2 and "is a bench run with settings" in err
+    code, _, err = run_cli(*args[:12], "--out", runs / "d3t")
+    assert code == 2 and "exists and is not an empty folder" in err
 
 
 def test_adapt_defaults_yield_to_a_config_file_and_settings(tmp_path):

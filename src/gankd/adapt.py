@@ -77,9 +77,9 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
                     shutil.rmtree(out_dir, ignore_errors=True)
                 raise
         checkpoint, step = result.checkpoint, result.step
-    stored = read_training(checkpoint)[1]["eval"]  # the run's own evaluation setup
-    return evaluate(checkpoint, stored["ref"], FINAL_METRICS, features=stored["features"], n=eval_samples,
-                    seed=seed, out=out_dir / f"eval-step-{step}")
+    stored = read_training(checkpoint)[1]  # the run's own evaluation setup and seed
+    return evaluate(checkpoint, stored["eval"]["ref"], FINAL_METRICS, features=stored["eval"]["features"],
+                    n=eval_samples, seed=stored["seed"], out=out_dir / f"eval-step-{step}")
 
 
 @contextmanager

@@ -3,8 +3,9 @@
 Targets are built-in emoji groups held out of the shipped source model's training data. Each gets
 one fixed split (seed 0, `shots` images; the rest are the evaluation set), checksummed and
 verified before every use; training seeds vary, splits do not. Every run is `gankd adapt` with the
-same settings, evaluated the same way; a finished run is never redone, so an interrupted bench
-resumes where it stopped. Outputs in OUT/: results.md and results.csv (mean ± std over seeds per
+same settings, evaluated the same way; a finished run is never redone and an interrupted one is
+resumed, so an interrupted bench goes on where it stopped (OUT/bench.json holds the protocol that a
+resumed bench must share). Outputs in OUT/: results.md and results.csv (mean ± std over seeds per
 metric; each target's first row is the unadapted source, evaluated the same way), one picture per
 target (the shots, then the source's and each method's samples from the same latents),
 commands.txt (the equivalent `gankd adapt` and `gankd evaluate` commands), and runs/, splits/.
@@ -30,6 +31,7 @@ TARGETS = {  # name -> spec; all held out of builtin:emoji32 (docs/models.md)
     "smileys": "emoji:group=smileys,tone=none",
     "flags": "emoji:group=flags,tone=none",
 }
+BENCH_FILE = "bench.json"  # the protocol every run of a bench folder shares
 REPORTED = ("kid", "fid", "precision", "recall", "intra_lpips", "copying")  # copying: C_T
 
 
@@ -91,6 +93,39 @@ def evaluate_source(source: str, split: Path, out: Path, adapted: Path, eval_sam
     return evaluate(source, str(split), FINAL_METRICS, features=features, n=eval_samples, out=out)
 
 
+def open_bench(out: Path, protocol: dict) -> None:
+    """Start a bench folder, or reopen one made with the same protocol (methods, targets and seeds
+    may grow); any other non-empty folder is refused."""
+    from gankd.fileio import atomic_write, new_dir
+
+    file = out / BENCH_FILE
+    if not file.is_file():
+        atomic_write(new_dir(out) / BENCH_FILE, json.dumps(protocol, indent=1).encode())
+        return
+    stored = json.loads(file.read_text())
+    for key, value in protocol.items():
+        if stored.get(key) != value:
+            raise GankdError(f"{out} is a bench run with {key} {stored.get(key)!r}, not {value!r}; "
+                             "give the same, or another --out")
+
+
+def run_once(run: Path, start, eval_samples: int) -> dict:
+    """A run's final report: read back when done, resumed (`gankd adapt --resume`) when interrupted
+    after its first checkpoint, started over (by `start`) when interrupted before it."""
+    import shutil
+
+    from gankd.adapt import adapt
+    from gankd.runs import checkpoints
+
+    done = sorted(run.glob("eval-step-*/metrics.json"))
+    if done:
+        return json.loads(done[-1].read_text())
+    if checkpoints(run / "run"):
+        return adapt(resume=run, eval_samples=eval_samples)
+    shutil.rmtree(run, ignore_errors=True)  # a start that saved nothing
+    return start()
+
+
 def settings_for(method: str, settings: list[str], methods) -> list[str]:
     """The settings that apply to `method`: shared ones, and `<method>.<option>` of its own only."""
     return [s for s in settings if s.split(".", 1)[0] not in methods or s.split(".", 1)[0] == method]
@@ -108,6 +143,7 @@ def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "ani
         raise GankdError("--seeds must be at least 1")
     out = Path(out)
     settings = ["eval.every=0", *(settings or [])]  # each run is evaluated once, at its end
+    open_bench(out, {"source": source, "shots": shots, "settings": settings, "eval_samples": eval_samples})
     commands, reports, pictures = [], {}, {}
     for target in target_list:
         split = fixed_split(target, shots, out / "splits" / target)
@@ -118,11 +154,8 @@ def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "ani
                 run = out / "runs" / target / method / f"seed{seed}"
                 commands.append(f"gankd adapt --source {source} --target {split} --method {method} --seed {seed} "
                                 f"--eval-n {eval_samples} --out {run} {' '.join(own)}".rstrip())
-                done = sorted(run.glob("eval-step-*/metrics.json"))
-                if done:
-                    report = json.loads(done[-1].read_text())
-                else:
-                    report = adapt(source, str(split), shots, method, run, None, own, seed, None, eval_samples)
+                report = run_once(run, lambda: adapt(source, str(split), shots, method, run, None, own, seed, None,
+                                                     eval_samples), eval_samples)
                 reports.setdefault((target, method), []).append(report)
                 if seed == 0:
                     pictures.setdefault(target, {"source": source})[method] = Path(report["target_path"])
