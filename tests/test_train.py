@@ -216,6 +216,10 @@ def test_config_file_overrides_and_errors(tmp_path, run_cli):
                          (["method=magic"], "unknown method 'magic'; known methods: cdc, d3t, finetune, freezed"),
                          (["loss.kind=wgan"], "loss.kind must be one of nonsat, hinge"),
                          (["arch.resolution=64"], "arch.resolution is set by the data"),
+                         (["optim.g_lr=-0.002"], "optim.g_lr must be above 0"),
+                         (["optim.beta2=1"], "optim.beta2 must be in [0, 1)"),
+                         (["loss.r1_gamma=-1"], "loss.r1_gamma must be 0 or more"),
+                         (["device=tpu9"], "device must be auto, cpu, cuda or cuda:N"),
                          (["batch"], "expected key=value")]:
         code, _, err = run_cli("train", "--data", "emoji", "--dry-run", *bad)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (bad, err)

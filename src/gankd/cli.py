@@ -22,6 +22,12 @@ app.add_typer(bench_app, name="bench")
 SPEC_HELP = "a built-in set with filters (emoji:group=animals,tone=none), a folder, or a zip"
 
 
+def checked_device(name: str) -> str:
+    from gankd.devices import pick_device
+
+    return str(pick_device(name))
+
+
 def say(text: str) -> None:
     typer.echo(text)
 
@@ -101,7 +107,7 @@ def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
              grid: Optional[Path] = typer.Option(None, help="write a grid PNG here"),
              outdir: Optional[Path] = typer.Option(None, help="write one PNG per seed into this new folder"),
              batch: int = typer.Option(16, help="batch size"),
-             device: str = typer.Option("cpu", help="torch device"),
+             device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device),
              force: bool = typer.Option(False, help="replace an existing grid file")) -> None:
     """Generate images from a checkpoint."""
     from gankd.generate import generate as run
@@ -154,7 +160,7 @@ def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, r
              resize: str = typer.Option("clean", help="clean (antialiased, torch) or legacy (inception only)"),
              res: Optional[int] = typer.Option(None, help="resolution of an image-folder target [default: native]"),
              batch: int = typer.Option(64, help="batch size"),
-             device: str = typer.Option("cpu", help="torch device"),
+             device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device),
              out: Optional[Path] = typer.Option(None, help="new folder for metrics.json [default: eval-<target>]")) -> None:
     """Evaluate a generator or images against a reference: quality, diversity and memorisation."""
     from gankd.metrics.evaluate import evaluate as run
@@ -211,7 +217,7 @@ def project(images: str = typer.Argument(..., help="images to invert: a split fo
             perceptual: str = typer.Option("domain", help="perceptual distance: domain or lpips[:alex|vgg]"),
             perceptual_weight: float = typer.Option(1.0, help="weight of the perceptual term (pixel L1 has 1)"),
             lr: float = typer.Option(0.05, help="Adam learning rate (cosine decay to 0)"),
-            device: str = typer.Option("cpu", help="torch device")) -> None:
+            device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device)) -> None:
     """Invert images into a generator (GAN inversion): latents, reconstructions, errors."""
     from gankd.project import run_projection
 

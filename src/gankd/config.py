@@ -188,8 +188,19 @@ def _check(cfg: TrainConfig) -> None:
     for key in positive:
         if flat[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {flat[key]}")
+    above_zero, unit, at_least_zero = (lambda v: v > 0, "above 0"), (lambda v: 0 <= v <= 1, "in [0, 1]"), \
+        (lambda v: v is None or v >= 0, "0 or more")
+    rules = {"optim.g_lr": above_zero, "optim.d_lr": above_zero, "optim.eps": above_zero, "ema.kimg": above_zero,
+             "optim.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"), "optim.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+             "augment.p": unit, "augment.target": unit, "augment.speed_kimg": above_zero,
+             "loss.r1_gamma": at_least_zero, "loss.pl_weight": at_least_zero, "ema.rampup": at_least_zero}
+    for key, (ok, must) in rules.items():
+        if not ok(flat[key]):
+            raise ConfigError(f"{key} must be {must}, got {flat[key]}")
+    from gankd.devices import device_named
     from gankd.metrics.evaluate import parse_metrics
 
+    device_named(cfg.device)
     parse_metrics(cfg.eval.metrics)
     if cfg.eval.every < 0 or cfg.eval.n < 2:
         raise ConfigError("eval.every must be 0 (off) or more, and eval.n at least 2")

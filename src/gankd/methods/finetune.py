@@ -20,11 +20,13 @@ class Finetune(Recipe):
         arch = ckpt.config
         if "D" not in ckpt.roles:
             raise ConfigError(f"{self.cfg.source}: no discriminator, which {self.name} needs")
-        wanted = {"resolution": self.cfg.res, "img_channels": data.img_channels, "c_dim": data.c_dim}
-        for key, value in wanted.items():
+        wanted = {"resolution": ("res", self.cfg.res), "img_channels": ("channels", data.img_channels),
+                  "c_dim": ("", data.c_dim)}
+        for key, (setting, value) in wanted.items():
             if getattr(arch, key) != value:
+                fix = f"; set {setting}={getattr(arch, key)} to match it" if setting else ""
                 raise ConfigError(f"{self.cfg.source}: the source has {key}={getattr(arch, key)}, "
-                                  f"but the training data needs {value}")
+                                  f"but the training data needs {value}{fix}")
         G = ckpt.network("G" if "G" in ckpt.roles else "G_ema").train().requires_grad_(True)
         D = ckpt.network("D").train().requires_grad_(True)
         G_ema = ckpt.network("G_ema") if "G_ema" in ckpt.roles else ema_copy(G)

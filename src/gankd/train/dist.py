@@ -15,6 +15,8 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 
+from gankd.devices import pick_device
+
 
 @dataclass
 class Dist:
@@ -31,11 +33,7 @@ class Dist:
         """Join the torchrun process group if there is one, and pick this process's device."""
         rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
         local = int(os.environ.get("LOCAL_RANK", 0))
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dev = torch.device(device)
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device("cuda", local)
+        dev = pick_device(device, local)
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         if world > 1 and not torch_dist.is_initialized():
