@@ -25,13 +25,13 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(lo), int(hi) if hi else int(lo)
             if hi < lo:
                 raise GankdError(f"{usage} ({part} runs backwards)")
+            if hi >= 2**32:
+                raise GankdError(f"{usage} (a seed must be below 2**32)")
             seeds += range(lo, hi + 1)
     except ValueError:
         raise GankdError(usage) from None
     if not seeds:
         raise GankdError("no seeds given")
-    if max(seeds) >= 2**32:
-        raise GankdError(f"{usage} (a seed must be below 2**32)")
     return seeds
 
 
