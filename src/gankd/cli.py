@@ -265,7 +265,8 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everyth
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 2."""
+    """Entry point: user errors become one line on stderr and exit status 2 (an interruption that
+    says how to resume: 130; typer turns any other Ctrl-C into exit status 130 itself)."""
     try:
         app(args=argv, prog_name="gankd")
     except GankdError as err:
@@ -273,6 +274,3 @@ def main(argv: list[str] | None = None) -> None:
         kind = "" if isinstance(err, Interrupted) else "error: "
         typer.echo(f"gankd: {kind}{message[-1] if message else type(err).__name__}", err=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("gankd: interrupted", err=True)
-        sys.exit(130)
