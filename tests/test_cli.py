@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from gankd.checkpoint import load_checkpoint, save_checkpoint
 from gankd.errors import GankdError
-from gankd.generate import parse_seeds
+from gankd.seeds import parse_seeds
 from gankd.nets import Discriminator, Generator, StyleGAN2Config
 
 

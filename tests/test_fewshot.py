@@ -198,6 +198,10 @@ def test_bench_fewshot_tables_pictures_commands_and_resume(source, run_cli, tmp_
     assert source_eval["target_path"] == str(source) and source_eval["samples"] == 24
     assert float(rows[0]["kid"]) == source_eval["metrics"]["kid"]["value"]
     assert len((out / "commands.txt").read_text().splitlines()) == 5
+    pinned = json.loads((out / "bench.json").read_text())["threads"]
+    assert pinned == torch.get_num_threads() and f"threads={pinned}" in (out / "commands.txt").read_text()
+    run_config = load_checkpoint(out / "runs" / "country" / "d3t" / "seed0" / "run").meta["training"]
+    assert run_config["threads"] == pinned == run_config["config"]["threads"]
     assert (out / "country.png").stat().st_size > 0
     stamp = (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime
     assert run_cli(*args)[0] == 0  # a finished bench is read back, not rerun

@@ -231,7 +231,7 @@ def test_existing_run_folder_is_refused_and_resume_keeps_the_config(tmp_path, ru
     assert code == 0 and out.strip().endswith("step-0000002.safetensors")
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     code, _, err = run_cli("train", *TINY, "steps=2", "--out", run)
-    assert code == 2 and "exists; resume it with `gankd train --resume" in err
+    assert code == 2 and "holds a run; resume it with `gankd train --resume" in err
     code, _, err = run_cli("train", "--resume", run, "batch=8")
     assert code == 2 and "cannot change batch" in err
     code, _, err = run_cli("train", "--resume", run)

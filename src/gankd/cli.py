@@ -10,7 +10,13 @@ from typing import Optional
 
 import typer
 
-from gankd.errors import GankdError, Interrupted
+from gankd.errors import ConfigError, GankdError, Interrupted
+from gankd.fileio import STORAGE_ERRNOS, storage_error
+
+try:  # recent typer carries its own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:
+    from click.exceptions import UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="gankd: GANs for scarce data, by transfer and distillation.")
@@ -161,13 +167,16 @@ def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, r
              res: Optional[int] = typer.Option(None, help="resolution of an image-folder target [default: native]"),
              batch: int = typer.Option(64, help="batch size"),
              device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device),
-             out: Optional[Path] = typer.Option(None, help="new folder for metrics.json [default: eval-<target>]")) -> None:
+             out: Optional[Path] = typer.Option(None, help="new folder for metrics.json [default: eval-<target>]"),
+             upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
+                                                    help="enlarge images below the resolution [default: built-in "
+                                                         "sets yes, folders no, as in training]")) -> None:
     """Evaluate a generator or images against a reference: quality, diversity and memorisation."""
     from gankd.metrics.evaluate import evaluate as run
     from gankd.metrics.table import print_table
 
     print_table(run(target, ref, metrics, features, n, seed, train_data, lpips, weights, resize, batch, device,
-                    res, out))
+                    res, out, upscale))
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -180,7 +189,8 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
           out: Optional[Path] = typer.Option(None, help="new folder [default: adapt-<method>-<target>]"),
           seed: int = typer.Option(0, help="seed of the split, the training and the evaluation"),
-          eval_samples: int = typer.Option(1000, "--eval-n", help="samples of the final evaluation"),
+          eval_samples: Optional[int] = typer.Option(None, "--eval-n", help="samples of the final evaluation "
+                                                                           "[default: 1000; with --resume, the folder's]"),
           resume: Optional[Path] = typer.Option(None, help="go on with an adapt folder, then evaluate")) -> None:
     """Adapt a source generator to a few-shot target: split, train with a method, evaluate."""
     from gankd.adapt import adapt as run
@@ -198,11 +208,14 @@ def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="
                   source: str = typer.Option("builtin:emoji32", help="the source generator"),
                   shots: int = typer.Option(10, help="training images per target"),
                   eval_samples: int = typer.Option(1000, "--eval-n", help="samples per final evaluation"),
-                  out: Path = typer.Option(Path("bench-fewshot"), help="folder (an unfinished bench resumes)")) -> None:
+                  out: Path = typer.Option(Path("bench-fewshot"), help="folder (an unfinished bench resumes)"),
+                  threads: Optional[int] = typer.Option(None, help="CPU threads of every run, pinned in the bench "
+                                                                   "folder [default: torch's now; resumed: the folder's]")
+                  ) -> None:
     """Few-shot benchmark: every method on every built-in target with several seeds; tables and pictures."""
     from gankd.bench.fewshot import bench_fewshot as run
 
-    folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples)
+    folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples, threads)
     say((folder / "results.md").read_text().rstrip())
     say(f"{folder}: results.md, results.csv, commands.txt, one picture per target")
 
@@ -244,8 +257,10 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
 
     overrides = [*(f"data={data}",) * (data is not None), *(f"res={res}",) * (res is not None), *(settings or [])]
     if dry_run:
-        cfg, run_dir, ckpt = resolve_run(config, overrides, out, resume)
-        say(f"# run folder: {run_dir}" + (f" (resuming {ckpt})" if ckpt else ""))
+        cfg, run_dir, point = resolve_run(config, overrides, out, resume)
+        going_on = "" if point is None else f" (resuming {point.checkpoint})" if point.checkpoint else \
+            " (starting again from step 0: it saved no checkpoint)"
+        say(f"# run folder: {run_dir}{going_on}")
         say(to_yaml(cfg).rstrip())
         return
     result = run(config, overrides, out, resume)
@@ -265,12 +280,31 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everyth
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 2 (an interruption that
-    says how to resume: 130; typer turns any other Ctrl-C into exit status 130 itself)."""
+    """Entry point: every failure the user can act on is one line on stderr and exit status 2 (an
+    interruption that says how to resume: 130): gankd's own errors, command-line usage errors
+    (typer's box would be six), and outputs that cannot be written (read-only, no permission, full
+    disk). Under torchrun a settings error is printed once, by rank 0; other errors name their rank."""
     try:
-        app(args=argv, prog_name="gankd")
+        code = app(args=argv, prog_name="gankd", standalone_mode=False)
     except GankdError as err:
         message = str(err).strip().splitlines()
         kind = "" if isinstance(err, Interrupted) else "error: "
-        typer.echo(f"gankd: {kind}{message[-1] if message else type(err).__name__}", err=True)
-        sys.exit(err.exit_code)
+        fail(f"{kind}{message[-1] if message else type(err).__name__}", err.exit_code, shared=isinstance(err, ConfigError))
+    except UsageError as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # the help was printed (typer tells it by name too)
+            sys.exit(2)
+        hint = f" (see {err.ctx.command_path} --help)" if err.ctx is not None else ""
+        fail(f"error: {err.format_message()}{hint}", 2, shared=True)
+    except OSError as err:
+        if err.errno not in STORAGE_ERRNOS:
+            raise
+        fail(f"error: {storage_error(err, Path(err.filename or '.'))}", 2)
+    if isinstance(code, int) and code:  # typer's exit status (130 after Ctrl-C)
+        sys.exit(code)
+
+
+def fail(text: str, code: int, shared: bool = False) -> None:
+    rank = os.environ.get("RANK", "0")
+    if rank == "0" or not shared:
+        typer.echo(f"gankd{'' if rank == '0' else f' [rank {rank}]'}: {text}", err=True)
+    sys.exit(code)

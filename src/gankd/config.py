@@ -10,17 +10,15 @@ or reproduced from either.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gankd.errors import GankdError
+from gankd.errors import ConfigError
 from gankd.nets import StyleGAN2Config
-
-
-class ConfigError(GankdError):
-    """A config file or override that cannot be used."""
+from gankd.seeds import check_seed
 
 
 # Set from the data (`--res`, the images' channels and labels), not from arch.* keys.
@@ -94,6 +92,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 or bf16 (autocast; regularizers stay fp32)
     channels_last: bool = False
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    threads: int | None = None  # CPU threads (torch.set_num_threads); None: torch's default. Recorded per checkpoint
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -108,7 +107,7 @@ class TrainConfig:
 
     # Keys that may change when a run is resumed: they do not change the numbers it computes
     # (evaluation draws no random numbers from the training's generators).
-    RESUMABLE = ("steps", "log_every", "sample_every", "checkpoint_every", "keep", "device",
+    RESUMABLE = ("steps", "log_every", "sample_every", "checkpoint_every", "keep", "device", "threads",
                  *(f"eval.{f.name}" for f in dataclasses.fields(EvalSettings)))
 
     def flat(self) -> dict:
@@ -145,7 +144,7 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
     if base:
         settings.update(_flatten(base))
     if file is not None:
-        settings.update(_flatten(_read_yaml(Path(file))))
+        settings.update(_flatten(read_yaml(Path(file))))
     if isinstance(overrides, dict):
         settings.update(_flatten(overrides))
     else:
@@ -188,6 +187,9 @@ def _check(cfg: TrainConfig) -> None:
     for key in positive:
         if flat[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {flat[key]}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"threads must be at least 1 (or none: torch's default), got {cfg.threads}")
+    check_seed(cfg.seed, "seed")
     above_zero, unit, at_least_zero = (lambda v: v > 0, "above 0"), (lambda v: 0 <= v <= 1, "in [0, 1]"), \
         (lambda v: v is None or v >= 0, "0 or more")
     rules = {"optim.g_lr": above_zero, "optim.d_lr": above_zero, "optim.eps": above_zero, "ema.kimg": above_zero,
@@ -247,7 +249,7 @@ def _coerce(key: str, value, hint):
         raise ConfigError(f"{key} cannot be empty")
     typed = _TYPED[kind](value)
     if typed is None:
-        name = {int: "an integer", float: "a number", bool: "true or false", str: "text"}[kind]
+        name = {int: "an integer", float: "a finite number", bool: "true or false", str: "text"}[kind]
         raise ConfigError(f"{key} must be {name}{' or none' if optional else ''}, not {value!r}")
     return typed
 
@@ -262,10 +264,12 @@ def _as_int(value):
 def _as_float(value):
     if isinstance(value, str):  # YAML reads 1e-3 as text
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             return None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None  # inf and nan are no setting's value: they only poison a run
+    return float(value)
 
 
 _TYPED = {bool: lambda v: v if isinstance(v, bool) else None, int: _as_int, float: _as_float, str: str}
@@ -291,11 +295,23 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping of settings; a key given twice is refused (YAML would silently keep the last)."""
     import yaml
 
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise ConfigError(f"{path}: {key!r} appears twice (line {key_node.start_mark.line + 1}); "
+                                      "give each setting once")
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
     try:
-        tree = yaml.safe_load(path.read_text())
+        tree = yaml.load(path.read_text(), Loader=StrictLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:

@@ -1,12 +1,22 @@
-"""Safe output: nothing existing is overwritten unless asked, and files appear whole or not at all."""
+"""Safe output: nothing existing is overwritten unless asked, files appear whole or not at all,
+and an output that cannot be written (read-only, no permission, full disk) is one clear line."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
-from gankd.errors import OutputExistsError
+from gankd.errors import OutputError, OutputExistsError
+from gankd.lock import FolderBusy, entries, holder
+
+# errno values that mean "this output cannot be written here", not a bug
+STORAGE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# atomic_write's temporary files: `.<name>.<8 characters of mkstemp>`
+PARTIAL = re.compile(r"\..+\.[a-z0-9_]{8}")
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -23,9 +33,13 @@ def new_file(path: str | os.PathLike, force: bool = False) -> Path:
 
 
 def check_new_dir(path: str | os.PathLike) -> Path:
-    """Check that `path` may become an output folder: absent, or an empty folder."""
+    """Check that `path` may become an output folder: absent, or empty (a lock file left by a killed
+    process does not count); a folder another gankd process works in is named as busy."""
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    busy = holder(path)
+    if busy:
+        raise FolderBusy(f"{path} is in use by {busy}; wait for it to end, or choose another path")
+    if path.exists() and (not path.is_dir() or entries(path)):
         raise OutputExistsError(f"{path} exists and is not an empty folder; choose another path")
     return path
 
@@ -38,10 +52,14 @@ def new_dir(path: str | os.PathLike) -> Path:
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    """Write to a temporary file beside `path`, fsync, then rename over it: a failure (a full disk,
+    a kill) leaves the previous file as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise storage_error(err, path) from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -49,6 +67,40 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise storage_error(err, path, len(data)) from None
         raise
+
+
+def storage_error(err: OSError, path: Path, size: int | None = None) -> Exception:
+    """`err` as one line naming the file (and for a full disk, the space needed and free), or `err`
+    itself when it is not a storage problem."""
+    if err.errno not in STORAGE_ERRNOS:
+        return err
+    reason = (err.strerror or "cannot write").lower()
+    if err.errno in (errno.ENOSPC, errno.EDQUOT) and size is not None:
+        free = shutil.disk_usage(path.parent if path.parent.exists() else ".").free
+        reason += f" (it needs {megabytes(size)}, {megabytes(free)} are free there)"
+    return OutputError(f"cannot write {path}: {reason}")
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def remove_partial_writes(folders: list[Path]) -> tuple[int, int]:
+    """Delete atomic_write's temporary files that a killed process left in `folders` (not recursive;
+    call it only while no other process writes there, e.g. holding the folder's lock).
+    Returns (files, bytes) removed."""
+    count = size = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and PARTIAL.fullmatch(path.name):
+                size += path.stat().st_size
+                path.unlink()
+                count += 1
+    return count, size

@@ -1,7 +1,8 @@
 """The layout of a run folder, known in one place: wherever a checkpoint is read, a run folder
 stands for its newest checkpoint.
 
-    RUN/config.yaml, metrics.jsonl, tb/, samples/*.png, checkpoints/step-NNNNNNN.safetensors
+    RUN/config.yaml, metrics.jsonl, tb/, samples/*.png, checkpoints/step-NNNNNNN.safetensors,
+        best.safetensors, .gankd-lock (while a process runs in it, gankd.lock)
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from gankd.errors import CheckpointError
 
-CHECKPOINTS = "checkpoints"
+CHECKPOINTS, SAMPLES, CONFIG, METRICS, TENSORBOARD = "checkpoints", "samples", "config.yaml", "metrics.jsonl", "tb"
+BEST = "best.safetensors"
 _NAME = re.compile(r"step-(\d{7,})\.safetensors")
 
 
@@ -35,3 +37,14 @@ def newest_checkpoint(run_dir: Path) -> Path:
     if not found:
         raise CheckpointError(f"{run_dir}: a run folder without checkpoints (in {Path(run_dir) / CHECKPOINTS})")
     return found[-1][1]
+
+
+def written_folders(run_dir: Path) -> list[Path]:
+    """The folders a run writes files into (atomically, so a kill may leave temporary files there)."""
+    return [Path(run_dir), Path(run_dir) / CHECKPOINTS, Path(run_dir) / SAMPLES]
+
+
+def logs(run_dir: Path) -> list[Path]:
+    """What a run writes as it goes besides checkpoints (metrics, TensorBoard events, sample grids,
+    the best networks so far): a run that starts again from step 0 replaces them."""
+    return [Path(run_dir) / name for name in (METRICS, TENSORBOARD, SAMPLES, BEST)]

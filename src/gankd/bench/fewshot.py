@@ -93,36 +93,37 @@ def evaluate_source(source: str, split: Path, out: Path, adapted: Path, eval_sam
     return evaluate(source, str(split), FINAL_METRICS, features=features, n=eval_samples, out=out)
 
 
-def open_bench(out: Path, protocol: dict) -> None:
+def open_bench(out: Path, protocol: dict, threads: int | None) -> int:
     """Start a bench folder, or reopen one made with the same protocol (methods, targets and seeds
-    may grow); any other non-empty folder is refused."""
-    from gankd.fileio import atomic_write, new_dir
+    may grow); any other non-empty folder is refused. Returns the CPU thread count every run uses:
+    the folder's own, so that a resumed bench computes what an uninterrupted one would."""
+    import torch
+
+    from gankd.fileio import atomic_write
 
     file = out / BENCH_FILE
     if not file.is_file():
-        atomic_write(new_dir(out) / BENCH_FILE, json.dumps(protocol, indent=1).encode())
-        return
+        protocol = {**protocol, "threads": threads or torch.get_num_threads()}
+        atomic_write(out / BENCH_FILE, json.dumps(protocol, indent=1).encode())
+        return protocol["threads"]
     stored = json.loads(file.read_text())
-    for key, value in protocol.items():
+    for key, value in {**protocol, "threads": threads or stored.get("threads")}.items():
         if stored.get(key) != value:
             raise GankdError(f"{out} is a bench run with {key} {stored.get(key)!r}, not {value!r}; "
                              "give the same, or another --out")
+    return stored["threads"]
 
 
 def run_once(run: Path, start, eval_samples: int) -> dict:
-    """A run's final report: read back when done, resumed (`gankd adapt --resume`) when interrupted
-    after its first checkpoint, started over (by `start`) when interrupted before it."""
-    import shutil
-
-    from gankd.adapt import adapt
-    from gankd.runs import checkpoints
+    """A run's final report: read back when done, else `gankd adapt --resume` (which redoes what
+    was cut off), or started (by `start`) if it never got as far as its adapt.json."""
+    from gankd.adapt import ADAPT_FILE, adapt
 
     done = sorted(run.glob("eval-step-*/metrics.json"))
     if done:
         return json.loads(done[-1].read_text())
-    if checkpoints(run / "run"):
+    if (run / ADAPT_FILE).is_file():
         return adapt(resume=run, eval_samples=eval_samples)
-    shutil.rmtree(run, ignore_errors=True)  # a start that saved nothing
     return start()
 
 
@@ -133,17 +134,35 @@ def settings_for(method: str, settings: list[str], methods) -> list[str]:
 
 def bench_fewshot(methods: str = "finetune,freezed,cdc,d3t", targets: str = "animals,food,smileys", seeds: int = 3,
                   source: str = "builtin:emoji32", shots: int = 10, out: str | os.PathLike = "bench-fewshot",
-                  settings: list[str] | None = None, eval_samples: int = 1000) -> Path:
-    from gankd.adapt import METHODS, adapt
-    from gankd.comparison import comparison_picture
-    from gankd.images import save_png
+                  settings: list[str] | None = None, eval_samples: int = 1000, threads: int | None = None) -> Path:
+    from gankd.adapt import METHODS, check_eval_n
+    from gankd.fileio import check_new_dir
+    from gankd.lock import FolderLock
 
     method_list, target_list = parse_list(methods, METHODS, "method"), parse_list(targets, TARGETS, "target")
     if seeds < 1:
         raise GankdError("--seeds must be at least 1")
+    if threads is not None and threads < 1:
+        raise GankdError("--threads must be at least 1")
+    check_eval_n(eval_samples)
     out = Path(out)
-    settings = ["eval.every=0", *(settings or [])]  # each run is evaluated once, at its end
-    open_bench(out, {"source": source, "shots": shots, "settings": settings, "eval_samples": eval_samples})
+    if not (out / BENCH_FILE).is_file():
+        check_new_dir(out)
+    with FolderLock(out, "gankd bench fewshot"):
+        settings = ["eval.every=0", *(settings or [])]  # each run is evaluated once, at its end
+        threads = open_bench(out, {"source": source, "shots": shots, "settings": settings,
+                                   "eval_samples": eval_samples}, threads)
+        return run_bench(out, method_list, target_list, seeds, source, shots, [f"threads={threads}", *settings],
+                         eval_samples)
+
+
+def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: int, source: str, shots: int,
+              settings: list[str], eval_samples: int) -> Path:
+    """Every (target, method, seed) run in a locked bench folder, then the tables and pictures."""
+    from gankd.adapt import METHODS, adapt
+    from gankd.comparison import comparison_picture
+    from gankd.images import save_png
+
     commands, reports, pictures = [], {}, {}
     for target in target_list:
         split = fixed_split(target, shots, out / "splits" / target)

@@ -86,8 +86,9 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def _check_size(self, i: int, side: int) -> None:
         if side < self.resolution and not self.upscale:
-            raise DataError(f"{self.source.key(i)}: {side} px on its short side, below the resolution "
-                            f"{self.resolution}; set upscale=true to allow enlarging")
+            raise DataError(f"{self.source.where(i)}: {side} px on its short side, below the resolution "
+                            f"{self.resolution}; allow enlarging with upscale=true (train, adapt) or --upscale "
+                            "(evaluate)")
 
     def load(self, i: int) -> np.ndarray:
         """Image i as uint8 [R, R, C] at the dataset's resolution and channels."""

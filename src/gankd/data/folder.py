@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +42,29 @@ def to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
 
 
-def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Decode and fully load one image, or raise DataError naming the file."""
+@contextmanager
+def opened(data: bytes, name: str) -> Iterator[Image.Image]:
+    """PIL's image of a file's bytes, or DataError naming the file. Images up to PIL's hard limit
+    against decompression bombs (2 x Image.MAX_IMAGE_PIXELS, 179 MP) open without its warning; larger
+    ones are refused in one line."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return to_array(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                yield img
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{name}: too large to decode safely ({str(err).rstrip('.')}); shrink it first") from None
     except UnidentifiedImageError:
         raise DataError(f"{name}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{name}: unreadable or truncated image ({err})") from None
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Decode and fully load one image, or raise DataError naming the file."""
+    with opened(data, name) as img:
+        img.load()
+        return to_array(img)
 
 
 class FolderSource(ImageSource):
@@ -127,19 +143,18 @@ class FolderSource(ImageSource):
         return len(self.names)
 
     def image(self, i: int) -> np.ndarray:
-        name = self.names[i]
-        return decode_image(self.read_bytes(name), str(self.path / name))
+        return decode_image(self.read_bytes(self.names[i]), self.where(i))
 
     def size(self, i: int) -> tuple[int, int]:
         """(width, height) from the file header alone, after EXIF rotation."""
         name = self.names[i]
-        try:
-            with Image.open(io.BytesIO(self.read_bytes(name))) as img:
-                w, h = img.size
-                rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-                return (h, w) if rotated else (w, h)
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise DataError(f"{self.path / name}: not a readable image ({err})") from None
+        with opened(self.read_bytes(name), self.where(i)) as img:
+            w, h = img.size
+            rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            return (h, w) if rotated else (w, h)
+
+    def where(self, i: int) -> str:
+        return str(self.path / self.names[i])
 
     def labels(self, i: int) -> dict:
         name = self.names[i]

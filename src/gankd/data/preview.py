@@ -11,8 +11,10 @@ import numpy as np
 from gankd.data.builtin import BUILTINS
 from gankd.data.dataset import ImageDataset
 from gankd.data.spec import open_source
+from gankd.errors import GankdError
 from gankd.fileio import new_file
 from gankd.images import grid, save_png, upscale_nearest
+from gankd.seeds import check_seed
 
 
 def list_builtins() -> list[dict]:
@@ -33,6 +35,9 @@ def default_grid_path(spec: str) -> Path:
 def show(spec: str, out: str | os.PathLike | None = None, n: int = 64, resolution: int = 64, seed: int = 0,
          force: bool = False) -> Path:
     """Write a grid of up to `n` images of the spec (a seeded random choice when there are more)."""
+    check_seed(seed, "--seed")
+    if n < 1 or resolution < 1:
+        raise GankdError("--n and --res must be at least 1")
     path = new_file(out or default_grid_path(spec), force=force)
     source = open_source(spec)
     picks = np.sort(np.random.default_rng(seed).choice(len(source), min(n, len(source)), replace=False))

@@ -33,6 +33,10 @@ class ImageSource:
         """A stable, file-name-safe identifier of image i."""
         return f"{i:06d}"
 
+    def where(self, i: int) -> str:
+        """Where image i comes from, for messages (a file's path; by default its key)."""
+        return self.key(i)
+
     def cond(self, i: int) -> np.ndarray | None:
         """Conditioning vector of image i (one-hot class or feature), or None if unconditional."""
         return None
@@ -66,6 +70,9 @@ class Subset(ImageSource):
 
     def key(self, i: int) -> str:
         return self.source.key(self.indices[i])
+
+    def where(self, i: int) -> str:
+        return self.source.where(self.indices[i])
 
     def cond(self, i: int) -> np.ndarray | None:
         if not self.class_field:

@@ -20,6 +20,7 @@ from gankd.errors import DataError
 from gankd.fileio import atomic_write, new_dir
 from gankd.images import png_bytes
 from gankd.progress import progress
+from gankd.seeds import check_seed
 
 MANIFEST = "manifest.json"
 SPLIT_FORMAT = "gankd-split"
@@ -67,6 +68,7 @@ def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, 
     if not 1 <= shots < len(source):
         raise DataError(f"--shots must be between 1 and {len(source) - 1} for {spec!r} ({len(source)} images), "
                         f"got {shots}")
+    check_seed(seed, "the split's seed")
     out = new_dir(out_dir)
     order = np.random.default_rng(seed).permutation(len(source))
     parts = {"train": sorted(order[:shots].tolist()), "eval": sorted(order[shots:].tolist())}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gankd.config import ConfigError
+from gankd.errors import ConfigError
 from gankd.methods.base import PHASES, DataInfo, Nets, PhaseData, Recipe
 from gankd.methods.cdc import CDC
 from gankd.methods.d3t import D3T

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankd.config import ConfigError
+from gankd.errors import ConfigError
 from gankd.losses.distill import distance_consistency
 from gankd.methods.base import DataInfo, Nets, PhaseData
 from gankd.methods.finetune import Finetune

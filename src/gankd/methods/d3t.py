@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gankd.config import ConfigError
+from gankd.errors import ConfigError
 from gankd.features import PERCEPTUAL, load_extractor
 from gankd.inversion import SPACES, project
 from gankd.losses.distill import feature_kd, mmd2_rbf

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gankd.checkpoint import load_checkpoint
-from gankd.config import ConfigError
+from gankd.errors import ConfigError
 from gankd.methods.base import DataInfo, Nets, Recipe, ema_copy
 
 

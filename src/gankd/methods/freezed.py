@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from gankd.config import ConfigError
+from gankd.errors import ConfigError
 from gankd.methods.base import Nets
 from gankd.methods.finetune import Finetune
 

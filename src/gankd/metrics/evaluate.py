@@ -24,6 +24,7 @@ from gankd.metrics.kid import kernel_distance
 from gankd.metrics.precision_recall import precision_recall
 from gankd.metrics.reference import cached_features, embed_all, load_stats
 from gankd.runs import is_run, newest_checkpoint
+from gankd.seeds import check_seed
 
 METRICS = {
     "fid": "Fréchet distance of Gaussians fitted to the features",
@@ -55,9 +56,10 @@ def check_counts(metrics: list[str], n: int, what: str, hint: str = "") -> None:
         raise GankdError(f"{what} has {n} image{'s' * (n != 1)}; {', '.join(short)}{hint}")
 
 
-def uint8_images(source: ImageSource, resolution: int, channels: int) -> torch.Tensor:
-    """All images of a source as uint8 [N, C, R, R], cropped and resized as training data is."""
-    data = ImageDataset(source, resolution, channels=channels, upscale=True)
+def uint8_images(source: ImageSource, resolution: int, channels: int, upscale: bool | None = None) -> torch.Tensor:
+    """All images of a source as uint8 [N, C, R, R], cropped and resized as training data is, by
+    the same rule for images below the resolution (`upscale`; None: built-in sets yes, folders no)."""
+    data = ImageDataset(source, resolution, channels=channels, upscale=upscale)
     return data.images if data.images is not None else torch.stack([data.uint8(i) for i in range(len(data))])
 
 
@@ -70,14 +72,14 @@ class Evaluator:
     def __init__(self, reference: ImageSource | str | os.PathLike, metrics: list[str], features: str = "domain",
                  resolution: int = 32, channels: int = 3, train: ImageSource | None = None,
                  lpips: str | None = None, weights: str | None = None, resize: str = "clean", batch: int = 64,
-                 device: str = "cpu", seed: int = 0, name: str | None = None):
+                 device: str = "cpu", seed: int = 0, name: str | None = None, upscale: bool | None = None):
         self.metrics, self.batch, self.seed = metrics, batch, seed
         if train is None and any(m in NEEDS_TRAIN for m in metrics):
             raise GankdError(f"{', '.join(m for m in metrics if m in NEEDS_TRAIN)} need the training images: "
                              "give a split folder as the reference, or --train DIR|SPEC")
         self.extractor = load_extractor(features, weights, resize, device)
         if isinstance(reference, ImageSource):
-            images = uint8_images(reference, resolution, channels)
+            images = uint8_images(reference, resolution, channels, upscale)
             feats, self.cache_file = cached_features(self.extractor, images, batch)
             self.reference = {"features": feats, "n": len(feats), "name": name or reference.name}
         else:
@@ -92,7 +94,7 @@ class Evaluator:
             check_counts(metrics, self.reference["n"], f"the reference {self.reference['name']}")
         if "mu" not in self.reference:
             self.reference["mu"], self.reference["sigma"] = gaussian(self.reference["features"])
-        self.train_images = uint8_images(train, resolution, channels) if train is not None else None
+        self.train_images = uint8_images(train, resolution, channels, upscale) if train is not None else None
         self.perceptual = None
         if "intra_lpips" in metrics:
             self.perceptual = load_extractor(lpips or ("domain" if features == "domain" else "lpips"),
@@ -142,7 +144,7 @@ class Evaluator:
 
 
 def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device: str,
-                resolution: int | None) -> tuple[torch.Tensor, str, str]:
+                resolution: int | None, upscale: bool | None = None) -> tuple[torch.Tensor, str, str]:
     """(uint8 images [N, C, R, R], description, path) of a checkpoint (seeds seed .. seed+n-1; a run
     folder means its last checkpoint) or of a folder/zip of images."""
     from gankd.models import PREFIX
@@ -162,7 +164,7 @@ def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device
 
     source = open_source(text)
     res = resolution or min(source.image(0).shape[:2])
-    return uint8_images(source, res, 3)[:n], f"{text} ({min(n, len(source))} images)", text
+    return uint8_images(source, res, 3, upscale)[:n], f"{text} ({min(n, len(source))} images)", text
 
 
 def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndarray, index: np.ndarray,
@@ -178,8 +180,11 @@ def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndar
 def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | list[str] = "fid,kid",
              features: str = "domain", n: int = 5000, seed: int = 0, train: str | None = None,
              lpips: str | None = None, weights: str | None = None, resize: str = "clean", batch: int = 64,
-             device: str = "cpu", res: int | None = None, out: str | os.PathLike | None = None) -> dict:
-    """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict."""
+             device: str = "cpu", res: int | None = None, out: str | os.PathLike | None = None,
+             upscale: bool | None = None) -> dict:
+    """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict. Images below
+    the evaluated resolution are refused unless `upscale` (None: built-in sets yes, folders no), as in
+    training."""
     from gankd.data.spec import open_source
     from gankd.data.splits import load_split
     from gankd.fileio import check_new_dir, new_dir
@@ -187,10 +192,11 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     names = parse_metrics(metrics)
     if n < 2:
         raise GankdError("--n must be at least 2")
+    check_seed(seed, "--seed", count=n)
     out_dir = Path(out) if out else free_name(Path(f"eval-{Path(str(target)).stem or 'images'}"))
     check_new_dir(out_dir)
     start = time.time()
-    images, described, target_path = load_target(target, n, seed, batch, device, res)
+    images, described, target_path = load_target(target, n, seed, batch, device, res, upscale)
     check_counts(names, len(images), described)
     ref_path = Path(ref)
     train_source = open_source(train) if train else None
@@ -202,7 +208,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     else:
         reference = open_source(str(ref))
     evaluator = Evaluator(reference, names, features, images.shape[-1], images.shape[1], train_source, lpips,
-                          weights, resize, batch, device, seed, str(ref))
+                          weights, resize, batch, device, seed, str(ref), upscale)
     results = evaluator(images)
     copying = results.pop("_copying", None)
     report = {"target": described, "target_path": target_path, "samples": len(images), "resolution": images.shape[-1],

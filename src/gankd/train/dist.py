@@ -9,6 +9,9 @@ different networks. Replicas start identical (broadcast from rank 0) and stay so
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from dataclasses import dataclass
 
 import torch
@@ -28,14 +31,24 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
+    @staticmethod
+    def rank_from_env() -> int:
+        return int(os.environ.get("RANK", 0))
+
+    @staticmethod
+    def world_from_env() -> int:
+        return int(os.environ.get("WORLD_SIZE", 1))
+
     @classmethod
     def start(cls, device: str = "auto") -> "Dist":
         """Join the torchrun process group if there is one, and pick this process's device."""
-        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        rank, world = cls.rank_from_env(), cls.world_from_env()
         local = int(os.environ.get("LOCAL_RANK", 0))
         dev = pick_device(device, local)
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
+        if torch_dist.is_torchelastic_launched():
+            exit_with_launcher()
         if world > 1 and not torch_dist.is_initialized():
             torch_dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
         return cls(rank, world, dev)
@@ -93,3 +106,31 @@ class Dist:
     def barrier(self) -> None:
         if self.world > 1:
             torch_dist.barrier()
+
+
+_launcher: int | None = None  # the pid of torchrun, once watched
+
+
+def exit_with_launcher(poll_seconds: float = 1.0, grace_seconds: float = 30.0) -> None:
+    """Stop this worker when its launcher (torchrun) dies. torchrun stops its workers when it is
+    stopped itself, but a launcher killed with SIGKILL cannot: its workers would train on,
+    unsupervised. A daemon thread watches the parent process; when it is gone (the worker is
+    re-parented) the worker gets SIGINT, so it stops as after Ctrl-C (one line: how to resume),
+    and SIGKILL if it is still alive `grace_seconds` later (stuck in a collective)."""
+    global _launcher
+    _launcher = os.getppid()
+
+    def watch() -> None:
+        while not launcher_gone():
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(grace_seconds)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="gankd-launcher-watch", daemon=True).start()
+
+
+def launcher_gone() -> bool:
+    """Whether the torchrun launcher this worker started under has died (then a failed collective
+    means a peer stopped, not a bug)."""
+    return _launcher is not None and os.getppid() != _launcher

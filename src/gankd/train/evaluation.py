@@ -17,6 +17,7 @@ from gankd.data.spec import open_source
 from gankd.generate import seed_latents
 from gankd.images import to_uint8
 from gankd.metrics.evaluate import Evaluator, parse_metrics
+from gankd.runs import BEST
 
 
 def reference_and_train(cfg: TrainConfig):
@@ -37,8 +38,8 @@ class RunEvaluator:
         reference, train = reference_and_train(cfg)
         self.cfg, self.device, self.conds = cfg, device, conds
         self.evaluator = Evaluator(reference, parse_metrics(cfg.eval.metrics), cfg.eval.features, cfg.res, channels,
-                                   train, device=str(device), name=cfg.eval.ref or cfg.data)
-        self.best_file = run_dir / "best.safetensors"
+                                   train, device=str(device), name=cfg.eval.ref or cfg.data, upscale=cfg.upscale)
+        self.best_file = run_dir / BEST
         self.best = read_meta(self.best_file).get(cfg.eval.best, float("inf")) if self.best_file.is_file() \
             else float("inf")  # a resumed run remembers its best
 

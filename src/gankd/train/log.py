@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 from gankd.images import grid, save_png, to_uint8, upscale_nearest
+from gankd.runs import METRICS, SAMPLES, TENSORBOARD
 
 
 class RunLog:
     def __init__(self, run_dir: Path, start_step: int, enabled: bool = True):
         self.run_dir, self.enabled = Path(run_dir), enabled
-        self.metrics = self.run_dir / "metrics.jsonl"
+        self.metrics = self.run_dir / METRICS
         self.tb = None
         self.started, self.start_step = time.time(), start_step
         if not enabled:
@@ -23,7 +24,7 @@ class RunLog:
         self._truncate(start_step)  # a resumed run rewrites what followed its checkpoint
         try:
             from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step)
+            self.tb = SummaryWriter(str(self.run_dir / TENSORBOARD), purge_step=start_step)
         except ImportError:
             self.tb = None
 
@@ -46,7 +47,7 @@ class RunLog:
     def samples(self, step: int, images) -> Path | None:
         if not self.enabled:
             return None
-        path = self.run_dir / "samples" / f"step-{step:07d}.png"
+        path = self.run_dir / SAMPLES / f"step-{step:07d}.png"
         tiles = grid(upscale_nearest(to_uint8(images), 64))
         save_png(path, tiles)
         if self.tb is not None:

@@ -11,7 +11,6 @@ Lazy regularization scales a phase by its interval and Adam's lr and betas by in
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankd.config import ConfigError, TrainConfig, to_yaml
+from gankd.config import TrainConfig, to_yaml
 from gankd.data.augment import make_augment
 from gankd.data.dataset import ImageDataset
 from gankd.data.spec import open_source
@@ -29,12 +28,12 @@ from gankd.generate import seed_latents
 from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods import DataInfo, Nets, PhaseData, recipe_class
 from gankd.progress import progress
-from gankd.runs import checkpoints
+from gankd.runs import CONFIG, checkpoints
 from gankd.train.batches import StepBatches
 from gankd.train.dist import Dist
 from gankd.train.evaluation import RunEvaluator
 from gankd.train.log import RunLog
-from gankd.train.state import load_training_state, restore, rng_state, save_training_state
+from gankd.train.state import load_training_state, restore, rng_state, save_training_state, seed_streams
 
 SAMPLES = 36  # fixed latents shown in every sample grid
 W_AVG_BETA = 0.995  # G.w_avg tracks the mean w, for truncation
@@ -53,12 +52,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     `run_dir` (config.yaml, metrics, samples, checkpoints)."""
     dev = dist.device
     data = ImageDataset(open_source(cfg.data), cfg.res, cfg.channels, upscale=cfg.upscale)
-    c_dim, per_rank = data.cond_dim, cfg.batch // dist.world
-    if cfg.batch % dist.world:
-        raise ConfigError(f"batch {cfg.batch} does not split evenly among {dist.world} processes")
-    if per_rank % min(cfg.arch.mbstd_group, per_rank):
-        raise ConfigError(f"the batch per process ({per_rank}) must be a multiple of arch.mbstd_group "
-                          f"({cfg.arch.mbstd_group})")
+    c_dim, per_rank = data.cond_dim, cfg.batch // dist.world  # divisible: checked by train.run
 
     torch.manual_seed(cfg.seed)  # the same initial networks on every rank, whatever their number
     recipe = recipe_class(cfg.method)(cfg)
@@ -95,7 +89,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         last_checkpoint = resume
     else:
         dist.broadcast([G, D, G_ema])
-        _seed(cfg.seed, dist.rank)
+        seed_streams(cfg.seed, dist.rank)
 
     def latents(n: int):
         z = torch.randn(n, G.cfg.z_dim, device=dev)
@@ -108,9 +102,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     fixed = torch.Generator().manual_seed(cfg.seed)
     sample_c = conds[torch.randint(len(conds), (SAMPLES,), generator=fixed).to(dev)] if c_dim else None
 
-    if dist.main:  # only now: bad data, a bad source or bad eval settings leave no folder behind
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "config.yaml", to_yaml(cfg).encode())
+    if dist.main:  # only now: bad data, a bad source or bad eval settings leave nothing behind
+        atomic_write(run_dir / CONFIG, to_yaml(cfg).encode())
     log = RunLog(run_dir, step, enabled=dist.main)
     if dist.main and resume is None:
         log.samples(0, _generate(G_ema, sample_z, sample_c))
@@ -252,11 +245,3 @@ def _update_ema(G_ema, G, cfg: TrainConfig, images: int) -> None:
 def _generate(G, z: torch.Tensor, c: torch.Tensor | None, batch: int = 12) -> torch.Tensor:
     return torch.cat([G(z[i:i + batch], None if c is None else c[i:i + batch], noise_mode="const").float().cpu()
                       for i in range(0, len(z), batch)])
-
-
-def _seed(seed: int, rank: int) -> None:
-    """Seed every generator for the training randomness of this rank (latents, noise, augmentation)."""
-    value = int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
-    torch.manual_seed(value)
-    np.random.seed(value)
-    random.seed(value)

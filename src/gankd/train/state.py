@@ -12,14 +12,15 @@ The run folder's layout is in gankd.runs.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gankd.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from gankd.errors import CheckpointError, OutputExistsError
-from gankd.runs import CHECKPOINTS, checkpoint_path, checkpoints
+from gankd.checkpoint import Checkpoint, load_checkpoint, read_meta, save_checkpoint
+from gankd.errors import CheckpointError, OutputExistsError, warn
+from gankd.runs import CHECKPOINTS, CONFIG, checkpoint_path, checkpoints
 
 def rng_state() -> tuple[dict, dict]:
     """This process's random generators (torch, CUDA, numpy, python) as (tensors, JSON)."""
@@ -42,6 +43,15 @@ def set_rng_state(tensors: dict, values: dict) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
+def seed_streams(*entropy: int) -> None:
+    """Seed every generator of this process (latents, noise, augmentation) from `entropy`
+    (the run's seed and the rank; on a resume with another process count, also the step)."""
+    value = int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
+    torch.manual_seed(value)
+    np.random.seed(value)
+    random.seed(value)
+
+
 def _split(prefix: str, state: dict) -> tuple[dict, dict]:
     """Tensors of a state dict under `prefix.` names; everything else stays JSON."""
     tensors = {f"{prefix}.{k}": v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -60,7 +70,8 @@ def save_training_state(run_dir: Path, step: int, images: int, cfg, nets, optimi
 
     `parts` are objects with state_dict() (augmentation, regularizers, the recipe), by name."""
     tensors, training = {}, {"step": step, "images": images, "config": cfg.to_dict(), "optim": {}, "parts": {},
-                             "rng": []}
+                             "rng": [], "threads": torch.get_num_threads(),
+                             "device": next(nets.G.parameters()).device.type}
     for name, opt in optimizers.items():
         sd, values = opt.state_dict(), {}
         for index, entry in sd["state"].items():
@@ -106,27 +117,90 @@ def restore(ckpt: Checkpoint, nets, optimizers: dict, parts: dict, rank: int, wo
     if len(rngs) == world:
         start = f"rng.{rank}."
         set_rng_state({k[len(start):]: v for k, v in ckpt.tensors.items() if k.startswith(start)}, rngs[rank])
+    else:
+        seed_streams(training["config"]["seed"], rank, training["step"])
+    if rank == 0:
+        for line in inexact_resume(training, world):
+            warn(f"{ckpt.path}: {line}")
     return training["step"], training["images"]
 
 
-def resume_point(path: str | Path) -> tuple[Path, Path]:
-    """(run folder, checkpoint) for `--resume PATH`, PATH a run folder (its newest checkpoint) or one
-    checkpoint inside a run folder. Resuming from an older checkpoint would overwrite newer ones:
-    refused."""
+def inexact_resume(training: dict, world: int) -> list[str]:
+    """Why going on from this checkpoint here will not reproduce the uninterrupted run bit for bit:
+    another process count (each process has its own random streams) or, on a CPU, another thread
+    count (reductions split differently)."""
+    lines = []
+    if len(training["rng"]) != world:
+        lines.append(f"trained with {len(training['rng'])} process(es), resumed with {world}: the run goes on "
+                     "with fresh random streams, not exactly as it would have; resume with the same count for that")
+    threads, now = training.get("threads"), torch.get_num_threads()
+    if training.get("device") == "cpu" and threads and threads != now:
+        lines.append(f"trained with {threads} CPU threads, resumed with {now}: rounding differs, and the run will "
+                     f"drift from an uninterrupted one; set threads={threads} (or OMP_NUM_THREADS={threads}) "
+                     "to match")
+    return lines
+
+
+@dataclass
+class ResumePoint:
+    """Where `--resume` goes on: the run folder, its newest checkpoint that loads (None: the run saved
+    none and starts again from step 0), and newer checkpoints that do not load, with the reason."""
+
+    run_dir: Path
+    checkpoint: Path | None
+    broken: list[tuple[Path, str]]
+
+
+def usable(path: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (truncated, damaged, networks only), or None."""
+    try:
+        meta = read_meta(path)
+    except CheckpointError as err:
+        return str(err).removeprefix(f"{path}: ")
+    return None if "training" in meta else "holds networks only, not a training state"
+
+
+def resume_point(path: str | Path) -> ResumePoint:
+    """Where `--resume PATH` goes on, PATH a run folder (its newest checkpoint that loads) or one
+    checkpoint inside a run folder. Resuming from an older checkpoint would overwrite newer ones
+    that load: refused."""
     path = Path(path)
     if path.is_dir():
-        found = checkpoints(path)
-        if not found:
-            raise CheckpointError(f"{path}: no checkpoints in {path / CHECKPOINTS} to resume from")
-        return path, found[-1][1]
-    if not path.is_file():
+        run_dir, chosen = path, None
+    elif path.is_file():
+        run_dir, chosen = path.parent.parent, path
+        if path.parent.name != CHECKPOINTS or not (run_dir / CONFIG).is_file():
+            raise CheckpointError(f"{path}: not inside a run folder (<run>/{CHECKPOINTS}/); "
+                                  "to start a new run from it use method=finetune source=PATH")
+    else:
         raise CheckpointError(f"{path}: no such run folder or checkpoint")
-    run_dir = path.parent.parent
-    if path.parent.name != CHECKPOINTS or not (run_dir / "config.yaml").is_file():
-        raise CheckpointError(f"{path}: not inside a run folder (<run>/{CHECKPOINTS}/); "
-                              "to start a new run from it use method=finetune source=PATH")
-    newer = [p for s, p in checkpoints(run_dir) if p.name > path.name]
-    if newer:
-        raise OutputExistsError(f"{path}: the run has newer checkpoints ({newer[-1].name}) that resuming "
-                                "from here would replace; resume from the run folder, or copy the run first")
-    return run_dir, path
+    broken = []
+    for _, candidate in reversed(checkpoints(run_dir)):
+        if chosen is not None and candidate.name <= chosen.name:
+            break
+        reason = usable(candidate)
+        if reason is None and chosen is None:
+            return ResumePoint(run_dir, candidate, broken)
+        if reason is None:
+            raise OutputExistsError(f"{path}: the run has newer checkpoints ({candidate.name}) that resuming "
+                                    "from here would replace; resume from the run folder, or copy the run first")
+        broken.append((candidate, reason))
+    if chosen is not None:
+        reason = usable(chosen)
+        if reason:
+            raise CheckpointError(f"{chosen}: {reason}")
+        return ResumePoint(run_dir, chosen, broken)
+    if not (run_dir / CONFIG).is_file():
+        raise CheckpointError(f"{path}: no run to resume (neither {CONFIG} nor checkpoints in {run_dir / CHECKPOINTS})")
+    return ResumePoint(run_dir, None, broken)
+
+
+def set_aside(broken: list[tuple[Path, str]]) -> list[str]:
+    """Rename checkpoints that do not load to `<name>.broken` (kept for inspection, never resumed);
+    returns one line per file."""
+    lines = []
+    for path, reason in broken:
+        aside = path.with_name(path.name + ".broken")
+        path.replace(aside)
+        lines.append(f"skipped {path.name} ({reason}); kept as {aside.name}")
+    return lines
