@@ -26,13 +26,17 @@ def test_shipped_model_against_its_training_data_names_the_extractor(run_cli, tm
     assert code == 0, err
     first = report(tmp_path / "a")
     domain_id = f"domain:{file_digest(SHIPPED)[:8]}"
-    assert first["features"] == domain_id and f"fid[{domain_id}]" in out
+    assert first["features"] == domain_id and f"fid[{domain_id},noise=random]" in out
     assert set(first["metrics"]) == {"fid", "kid", "precision", "recall"}
     assert first["metrics"]["fid"]["value"] > 0 and 0 <= first["metrics"]["recall"]["value"] <= 1
     assert first["reference_images"] == len(open_source(SOURCE_DATA)) and first["samples"] == 200
     # Determinism: the same seed gives the same numbers (the second run reads the cached reference).
     assert run_cli(*args, "--out", tmp_path / "b")[0] == 0
     assert report(tmp_path / "b")["metrics"] == first["metrics"]
+    # Random noise (the default, as the papers evaluate) is not the stamped constant noise.
+    assert run_cli(*args, "--noise", "const", "--out", tmp_path / "c")[0] == 0
+    const = report(tmp_path / "c")["metrics"]
+    assert const["fid"]["id"] == f"fid[{domain_id},noise=const]" and const["fid"]["value"] != first["metrics"]["fid"]["value"]
 
 
 @pytest.fixture(scope="module")

@@ -231,4 +231,7 @@ def test_adapt_defaults_yield_to_a_config_file_and_settings(tmp_path):
     assert (cfg.steps, cfg.batch, cfg.eval.features, cfg.eval.n) == (5000, 4, "inception", 64)
     assert cfg.eval.metrics == "kid,fid,intra_lpips,copying" and cfg.loss.r1_gamma == 10
     plain, _, _ = resolve_run(None, required, tmp_path / "r", defaults=ADAPT_DEFAULTS)
-    assert (plain.steps, plain.batch, plain.eval.every) == (150, 8, 50)
+    assert (plain.steps, plain.batch, plain.eval.every) == (500, 4, 100)
+    # The literature's protocol, for every method alike (docs/fewshot.md gives each setting's source).
+    assert (plain.loss.r1_gamma, plain.loss.style_mixing, plain.loss.pl_weight, plain.mirror, plain.ema.decay) == \
+        (10, 0.9, 2, True, 0.99778)

@@ -30,10 +30,14 @@ from gankd.metrics.evaluate import check_counts, evaluate, parse_metrics
 from gankd.runs import CONFIG, checkpoints
 
 METHODS = ("finetune", "freezed", "cdc", "d3t")
-# Sized for a 32 px source on a CPU (the step count chosen on the flags target, docs/results-fewshot.md);
-# the paper-scale presets live in configs/.
-ADAPT_DEFAULTS = {"steps": 150, "batch": 8, "checkpoint_every": 50, "sample_every": 50, "eval.every": 50,
-                  "eval.metrics": "kid,fid,intra_lpips,copying", "eval.n": 500}
+# The base protocol of every few-shot method: the literature's (rosinality's StyleGAN2 train.py, which
+# CDC's train.py keeps; FreezeD's code: docs/fewshot.md has a line per setting with its source), with
+# the step count sized for a 32 px source on 2 CPU cores. configs/fewshot-256.yaml is the paper-scale
+# preset for a GPU.
+ADAPT_DEFAULTS = {"batch": 4, "optim.g_lr": 0.002, "optim.d_lr": 0.002, "loss.r1_gamma": 10, "loss.r1_interval": 16,
+                  "loss.pl_weight": 2, "loss.pl_interval": 4, "loss.style_mixing": 0.9, "mirror": True,
+                  "ema.decay": 0.99778, "steps": 500, "checkpoint_every": 100, "sample_every": 100,
+                  "eval.every": 100, "eval.metrics": "kid,fid,intra_lpips,copying", "eval.n": 500}
 FINAL_METRICS = "kid,fid,pr,intra_lpips,copying"
 ADAPT_FILE = "adapt.json"
 
@@ -58,9 +62,9 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
                 for path in entries(out_dir):  # a failed start leaves nothing behind
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
             raise
-        stored = read_training(checkpoint)[1]  # the run's own evaluation setup and seed
-        return evaluate(checkpoint, str(split), FINAL_METRICS, features=stored["eval"]["features"],
-                        n=plan["eval_n"], seed=stored["seed"], out=out_dir / f"eval-step-{step}")
+        stored = resolve(base=read_training(checkpoint)[1])  # the run's own evaluation setup and seed
+        return evaluate(checkpoint, str(split), FINAL_METRICS, features=stored.eval.features, n=plan["eval_n"],
+                        seed=stored.seed, out=out_dir / f"eval-step-{step}", noise=stored.eval.noise)
 
 
 def new_plan(source, target, shots, method, out, config, settings, seed, eval_samples) -> tuple[Path, dict]:

@@ -170,13 +170,15 @@ def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, r
              out: Optional[Path] = typer.Option(None, help="new folder for metrics.json [default: eval-<target>]"),
              upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
                                                     help="enlarge images below the resolution [default: built-in "
-                                                         "sets yes, folders no, as in training]")) -> None:
+                                                         "sets yes, folders no, as in training]"),
+             noise: str = typer.Option("random", help="noise of a generator's samples: random (as the papers), "
+                                                      "const or none")) -> None:
     """Evaluate a generator or images against a reference: quality, diversity and memorisation."""
     from gankd.metrics.evaluate import evaluate as run
     from gankd.metrics.table import print_table
 
     print_table(run(target, ref, metrics, features, n, seed, train_data, lpips, weights, resize, batch, device,
-                    res, out, upscale))
+                    res, out, upscale, noise))
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})

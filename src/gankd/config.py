@@ -41,6 +41,7 @@ class LossSettings:
     pl_interval: int = 4
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
+    style_mixing: float = 0.0  # probability that a batch mixes two latents' styles (StyleGAN2: 0.9)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class OptimSettings:
 class EMASettings:
     kimg: float = 10.0  # half-life of G_ema in thousands of images
     rampup: float | None = 0.05  # half-life at most this fraction of the images seen so far
+    decay: float | None = None  # a fixed per-step decay instead (rosinality/CDC 0.99778, FreezeD 0.999)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class EvalSettings:
     n: int = 1000  # generated samples per evaluation
     ref: str = ""  # reference: split folder (its eval/), folder or spec; "" = the training data
     best: str = ""  # "kid" or "fid": keep best.safetensors (G_ema, D) at the lowest value; "" = off
+    noise: str = "random"  # noise of the generated samples: random (as the papers), const or none
 
 
 @dataclass
@@ -84,6 +87,7 @@ class TrainConfig:
     res: int = 32
     channels: int | None = None  # None: the data's own
     upscale: bool | None = None  # enlarge images smaller than res? None: built-in sets yes, folders no
+    mirror: bool = False  # x-flip each training image with probability 1/2 (NVlabs' --mirror)
     method: str = "scratch"
     source: str | None = None  # checkpoint to start from (finetune, freezed, ...)
     steps: int = 10000
@@ -194,16 +198,20 @@ def _check(cfg: TrainConfig) -> None:
         (lambda v: v is None or v >= 0, "0 or more")
     rules = {"optim.g_lr": above_zero, "optim.d_lr": above_zero, "optim.eps": above_zero, "ema.kimg": above_zero,
              "optim.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"), "optim.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
-             "augment.p": unit, "augment.target": unit, "augment.speed_kimg": above_zero,
+             "augment.p": unit, "augment.target": unit, "augment.speed_kimg": above_zero, "loss.style_mixing": unit,
+             "ema.decay": (lambda v: v is None or 0 <= v < 1, "in [0, 1)"),
              "loss.r1_gamma": at_least_zero, "loss.pl_weight": at_least_zero, "ema.rampup": at_least_zero}
     for key, (ok, must) in rules.items():
         if not ok(flat[key]):
             raise ConfigError(f"{key} must be {must}, got {flat[key]}")
     from gankd.devices import device_named
+    from gankd.generate import NOISE_MODES
     from gankd.metrics.evaluate import parse_metrics
 
     device_named(cfg.device)
     parse_metrics(cfg.eval.metrics)
+    if cfg.eval.noise not in NOISE_MODES:
+        raise ConfigError(f"eval.noise must be one of {', '.join(NOISE_MODES)}, not {cfg.eval.noise!r}")
     if cfg.eval.every < 0 or cfg.eval.n < 2:
         raise ConfigError("eval.every must be 0 (off) or more, and eval.n at least 2")
     if cfg.eval.best not in ("", "kid", "fid") or cfg.eval.best and cfg.eval.best not in cfg.eval.metrics.split(","):

@@ -17,6 +17,9 @@ from gankd.progress import progress
 from gankd.seeds import parse_seeds
 
 MAX_GRID = 1024  # images in one grid PNG (2048 px wide at 64 px a tile)
+# random: fresh per-pixel noise (what evaluation uses, as NVlabs and the papers do); const: the
+# generator's stored noise maps, one for every sample (pictures that never change); none: no noise
+NOISE_MODES = ("random", "const", "none")
 
 
 def seed_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
@@ -34,17 +37,19 @@ def sample_batches(ckpt_path: str | os.PathLike, seeds: list[int], truncation: f
         raise GankdError(f"this generator is conditional ({c_dim} classes): pass --class")
     if class_index is not None and not 0 <= class_index < max(c_dim, 1):
         raise GankdError(f"--class must be in 0..{c_dim - 1}" if c_dim else "this generator is unconditional")
-    if noise_mode not in ("const", "random", "none"):
-        raise GankdError(f"noise mode must be const, random or none, not {noise_mode!r}")
+    if noise_mode not in NOISE_MODES:
+        raise GankdError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
     batches = [seeds[i:i + batch_size] for i in range(0, len(seeds), batch_size)]
     for b in progress(batches, "generating", unit="batch"):
         c = None
         if c_dim:
             c = torch.zeros(len(b), c_dim, device=device)
             c[:, class_index] = 1
-        torch.manual_seed(b[0])  # random noise, if asked for, is reproducible per seed list
         z = seed_latents(b, G.cfg.z_dim).to(device)
-        yield to_uint8(G(z, c, truncation_psi=truncation, noise_mode=noise_mode))
+        with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+            torch.manual_seed(b[0])  # random noise, if asked for, is reproducible per seed list
+            images = to_uint8(G(z, c, truncation_psi=truncation, noise_mode=noise_mode))
+        yield images
 
 
 def sample(ckpt_path: str | os.PathLike, seeds: list[int], **sampling) -> np.ndarray:

@@ -6,7 +6,8 @@ verified before every use; training seeds vary, splits do not. Every run is `gan
 same settings, evaluated the same way; a finished run is never redone and an interrupted one is
 resumed, so an interrupted bench goes on where it stopped (OUT/bench.json holds the protocol that a
 resumed bench must share). Outputs in OUT/: results.md and results.csv (mean ± std over seeds per
-metric; each target's first row is the unadapted source, evaluated the same way), one picture per
+metric; each target's first row is the unadapted source, evaluated the same way), paired.csv (every
+pair of methods over the (target, seed) runs: Wilcoxon signed-rank and sign tests), one picture per
 target (the shots, then the source's and each method's samples from the same latents),
 commands.txt (the equivalent `gankd adapt` and `gankd evaluate` commands), and runs/, splits/.
 Settings apply to every run, except `<method>.<option>` ones, which apply to that method's runs
@@ -16,6 +17,8 @@ only.
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import os
 import statistics
@@ -33,6 +36,7 @@ TARGETS = {  # name -> spec; all held out of builtin:emoji32 (docs/models.md)
 }
 BENCH_FILE = "bench.json"  # the protocol every run of a bench folder shares
 REPORTED = ("kid", "fid", "precision", "recall", "intra_lpips", "copying")  # copying: C_T
+PAIRED = ("kid", "fid")  # the metrics every pair of methods is tested on (lower is better)
 
 
 def parse_list(text: str, allowed, what: str) -> list[str]:
@@ -57,7 +61,7 @@ def fixed_split(target: str, shots: int, folder: Path) -> Path:
 
 
 def summarize(reports: dict[tuple[str, str], list[dict]]) -> list[dict]:
-    """One row per (target, method): mean and std over seeds of each reported metric."""
+    """One row per (target, method): mean and sample standard deviation over seeds of each metric."""
     rows = []
     for (target, method), runs in reports.items():
         row = {"target": target, "method": method, "seeds": len(runs)}
@@ -65,17 +69,47 @@ def summarize(reports: dict[tuple[str, str], list[dict]]) -> list[dict]:
             values = [r["metrics"][metric]["value"] for r in runs if metric in r["metrics"]]
             values = [v for v in values if v is not None and np.isfinite(v)]
             row[metric] = statistics.fmean(values) if values else float("nan")
-            row[f"{metric}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+            row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         rows.append(row)
     return rows
 
 
-def markdown(rows: list[dict], features: str) -> str:
-    head = "| target | method | seeds | " + " | ".join(f"{m}[{features}]" for m in REPORTED) + " |"
-    lines = [head, "|" + " --- |" * (3 + len(REPORTED))]
+def paired_tests(reports: dict[tuple[str, str], list[dict]], methods: list[str]) -> list[dict]:
+    """Every pair of methods, per metric of PAIRED, over the (target, seed) runs both have: how often
+    the first scores lower (better), the mean difference, and two-sided p-values of the Wilcoxon
+    signed-rank test and the sign test (ties dropped)."""
+    from scipy import stats
+
+    rows = []
+    for a, b in itertools.combinations(methods, 2):
+        for metric in PAIRED:
+            diffs = [ra["metrics"][metric]["value"] - rb["metrics"][metric]["value"]
+                     for (target, method), runs in reports.items() if method == a and (target, b) in reports
+                     for ra, rb in zip(runs, reports[(target, b)])]
+            nonzero = [d for d in diffs if d != 0]
+            lower = sum(d < 0 for d in nonzero)
+            rows.append({"a": a, "b": b, "metric": metric, "pairs": len(diffs), "a_lower": lower,
+                         "mean_diff": statistics.fmean(diffs) if diffs else float("nan"),
+                         "wilcoxon_p": float(stats.wilcoxon(nonzero).pvalue) if nonzero else 1.0,
+                         "sign_p": float(stats.binomtest(lower, len(nonzero)).pvalue) if nonzero else 1.0})
+    return rows
+
+
+def markdown(rows: list[dict], tests: list[dict], labels: dict[str, str], protocol: dict) -> str:
+    """results.md: the protocol line, the table (mean ± std over seeds), the paired tests."""
+    lines = [f"Source {protocol['source']}, {protocol['shots']} shots, {protocol['eval_samples']} samples per "
+             f"evaluation, {protocol['threads']} CPU threads per run; settings: {' '.join(protocol['settings'])}", "",
+             "| target | method | seeds | " + " | ".join(labels.get(m, m) for m in REPORTED) + " |",
+             "|" + " --- |" * (3 + len(REPORTED))]
     for row in rows:
         cells = [f"{row[m]:.4f} ± {row[m + '_std']:.4f}" for m in REPORTED]
         lines.append(f"| {row['target']} | {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired over (target, seed): A lower = how often A's value is below B's (better).", "",
+              "| A | B | metric | pairs | A lower | mean A - B | Wilcoxon p | sign-test p |",
+              "|" + " --- |" * 8]
+    for t in tests:
+        lines.append(f"| {t['a']} | {t['b']} | {labels.get(t['metric'], t['metric'])} | {t['pairs']} | {t['a_lower']} | "
+                     f"{t['mean_diff']:+.4f} | {t['wilcoxon_p']:.3g} | {t['sign_p']:.3g} |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,14 +117,16 @@ def evaluate_source(source: str, split: Path, out: Path, adapted: Path, eval_sam
     """The source itself, evaluated as the adapted runs are (their features, samples and metrics)."""
     from gankd.adapt import FINAL_METRICS
     from gankd.checkpoint import read_meta
+    from gankd.config import resolve
     from gankd.metrics.evaluate import evaluate
 
-    features = read_meta(adapted)["training"]["config"]["eval"]["features"]
-    commands.append(f"gankd evaluate {source} --ref {split} --metrics {FINAL_METRICS} --features {features} "
-                    f"--n {eval_samples} --out {out}")
+    evaluation = resolve(base=read_meta(adapted)["training"]["config"]).eval
+    commands.append(f"gankd evaluate {source} --ref {split} --metrics {FINAL_METRICS} --features "
+                    f"{evaluation.features} --noise {evaluation.noise} --n {eval_samples} --out {out}")
     if (out / "metrics.json").is_file():
         return json.loads((out / "metrics.json").read_text())
-    return evaluate(source, str(split), FINAL_METRICS, features=features, n=eval_samples, out=out)
+    return evaluate(source, str(split), FINAL_METRICS, features=evaluation.features, n=eval_samples, out=out,
+                    noise=evaluation.noise)
 
 
 def open_bench(out: Path, protocol: dict, threads: int | None) -> int:
@@ -161,6 +197,7 @@ def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: 
     """Every (target, method, seed) run in a locked bench folder, then the tables and pictures."""
     from gankd.adapt import METHODS, adapt
     from gankd.comparison import comparison_picture
+    from gankd.fileio import atomic_write
     from gankd.images import save_png
 
     commands, reports, pictures = [], {}, {}
@@ -180,14 +217,20 @@ def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: 
                     pictures.setdefault(target, {"source": source})[method] = Path(report["target_path"])
         reports[(target, "source")].append(evaluate_source(source, split, out / "runs" / target / "source",
                                                            pictures[target][method_list[0]], eval_samples, commands))
-    rows = summarize(reports)
-    features = next(iter(reports.values()))[0]["features"]
-    (out / "results.md").write_text(markdown(rows, features))
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    rows, tests = summarize(reports), paired_tests(reports, method_list)
+    first = reports[(target_list[0], method_list[0])][0]
+    labels = {m: first["metrics"][m]["id"] for m in REPORTED if m in first["metrics"]}
+    protocol = json.loads((out / BENCH_FILE).read_text())
+    atomic_write(out / "results.md", markdown(rows, tests, labels, protocol).encode())
+    for name, table in (("results.csv", rows), ("paired.csv", tests)):
+        if not table:
+            continue
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(table[0]))
         writer.writeheader()
-        writer.writerows(rows)
-    (out / "commands.txt").write_text("\n".join(commands) + "\n")
+        writer.writerows(table)
+        atomic_write(out / name, text.getvalue().encode())
+    atomic_write(out / "commands.txt", ("\n".join(commands) + "\n").encode())
     for target, checkpoints in pictures.items():
         save_png(out / f"{target}.png", comparison_picture(out / "splits" / target, checkpoints))
     return out

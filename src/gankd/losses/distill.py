@@ -15,12 +15,15 @@ def feature_kd(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor
 
 def mmd2_rbf(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)) -> torch.Tensor:
     """Biased (V-statistic) MMD² between rows of x and y with a sum of RBF kernels, the squared
-    bandwidths being multiples of the median pairwise squared distance (detached). Biased so that it
-    is never negative and stays smooth with the handful of samples a few-shot batch has."""
+    bandwidths being multiples of the median squared distance over all pairs of distinct rows of
+    both sets (detached; the median heuristic, interpolated as numpy's). Biased so that it is never
+    negative and stays smooth with the handful of samples a few-shot batch has."""
     x, y = x.float().flatten(1), y.float().flatten(1)
     both = torch.cat([x, y])
-    d2 = torch.cdist(both, both).pow(2)
-    scale = d2.detach()[d2.detach() > 0].median() if bool((d2.detach() > 0).any()) else d2.new_tensor(1.0)
+    d2 = (both[:, None] - both[None]).pow(2).sum(-1)  # exact zeros on the diagonal, unlike cdist's mm path
+    pairs = d2.detach()[torch.triu_indices(len(both), len(both), 1).unbind()]
+    scale = pairs.quantile(0.5) if len(pairs) else d2.new_tensor(1.0)
+    scale = scale if scale > 0 else d2.new_tensor(1.0)
     kernel = sum(torch.exp(-d2 / (b * scale)) for b in bandwidths)
     n = len(x)
     return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()

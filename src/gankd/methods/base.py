@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from gankd.config import TrainConfig
+from gankd.errors import ConfigError
 from gankd.nets import Discriminator, Generator
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg")
@@ -80,6 +81,11 @@ class Recipe:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.options = self.Options(**cfg.options)
+        judge = cfg.eval.features.partition(":")[0]
+        if any(t.partition(":")[0] == judge for t in self.teachers()):
+            raise ConfigError(f"method {self.name} would train through {judge} features, which also evaluate "
+                              f"the run (eval.features); a method never trains through its judge: choose "
+                              f"another perceptual network for it, or other eval.features")
 
     def build(self, data: DataInfo) -> Nets:
         """Create the networks (on CPU; the loop moves them)."""
@@ -100,10 +106,21 @@ class Recipe:
         those the loop drew (CDC samples some steps from anchor regions instead)."""
         return z, c
 
+    def style_mixing(self, step: int) -> bool:
+        """Whether this step's fakes may mix styles (with probability loss.style_mixing); CDC's
+        anchor steps do not."""
+        return True
+
     def adversarial_logits(self, step: int, logits: torch.Tensor, features: dict) -> torch.Tensor:
         """What the adversarial losses of G_main and D_main read, from D's logits and feature taps;
         by default the image-level logits (CDC uses patch-level ones on some steps)."""
         return logits
+
+    def teachers(self) -> list[str]:
+        """Feature extractors (registry specs) the method trains through: the run's evaluation
+        features must not be among them. Recorded in every checkpoint, so `gankd evaluate` refuses
+        to judge a model by its own teacher."""
+        return []
 
     def state_dict(self) -> dict:
         """The recipe's own state for checkpoints: tensors, or values JSON can hold."""

@@ -1,14 +1,21 @@
 """CDC (Ojha et al. 2021, "Few-shot Image Generation via Cross-domain Correspondence").
 
-Fine-tuning plus two parts, following the authors' code where the paper is silent:
-- Cross-domain distance consistency (`cdc` term, G_main): for the batch's latents, each sample's
-  softmaxed cosine similarities to the others in the frozen source G_s and in G_t must match (KL),
-  each row at a generator layer drawn at random per sample; weight 1000 as their `kl_wt`.
-- Anchor regions and a patch-level discriminator: every `anchor_every`-th step the fakes come from
-  small regions around fixed anchor latents (one per training image, std 0.05) and are judged by
-  the image-level D; on the other steps fakes come from anywhere and fakes and reals are judged by a
-  patch-level head on a D feature map (`patch_layer`; by default the map at a quarter of the
-  resolution, 8x8 for a 32 px D). R1 stays on the image-level logits.
+Fine-tuning plus two parts, following the authors' code (utkarshojha/few-shot-gan-adaptation,
+train.py) where the paper is silent:
+- Cross-domain distance consistency (`cdc` term, G_main): a fresh batch of `batch` (4) latents,
+  not the adversarial batch and not style-mixed, goes through the frozen source G_s and through
+  G_t; each sample's softmaxed cosine similarities to the others must match (KL(P_s || P_t),
+  averaged over the entries as nn.KLDivLoss() does), each row at a generator layer drawn at random
+  per sample among every synthesis block but the 4x4 one; weight 1000 as their `kl_wt`.
+- Anchor regions and a patch-level discriminator: every `anchor_every`-th step (4) the fakes come
+  from regions around fixed anchor latents (one per training image, std 0.1, no style mixing) and
+  are judged by the image-level D; on the other steps fakes and reals are judged by a patch-level
+  head on a D feature map.
+Deviations, named: the patch head reads the map at a quarter of the resolution (`patch_layer`,
+8x8 for a 32 px D) through a 3x3 conv unit and a 1x1 projection, where the reference reads a
+32x32 map of a 256 px D (an eighth) through one 3x3 conv; generator features are taken per block
+(after its second conv), where the reference takes every conv. R1 stays on the image-level logits,
+which is also what the reference computes (its R1 steps, every 16th, always fall on anchor steps).
 The patch head is trained with D; its weights are part of the recipe's checkpointed state.
 """
 
@@ -43,17 +50,20 @@ class CDC(Finetune):
     name = "cdc"
 
     @dataclass
-    class Options:
+    class Options(Finetune.Options):
         kl_weight: float = 1000.0
+        batch: int = 4  # latents of the distance consistency (the reference's feat_const_batch)
         anchor_every: int = 4  # 0: no anchors, the patch head never used (distance consistency only)
         anchors: int = 0  # anchor latents; 0: one per training image
-        anchor_std: float = 0.05
+        anchor_std: float = 0.1
         patch_layer: str = "auto"  # a D tap such as b8; auto: the map at a quarter of the resolution
 
     def __init__(self, cfg):
         super().__init__(cfg)
         if self.options.anchor_every < 0 or self.options.anchors < 0:
             raise ConfigError("cdc.anchor_every and cdc.anchors must be 0 or more")
+        if self.options.batch < 3:
+            raise ConfigError("cdc.batch must be at least 3 (each sample's similarities to two others or more)")
 
     def build(self, data: DataInfo) -> Nets:
         nets = super().build(data)
@@ -87,6 +97,9 @@ class CDC(Finetune):
         pick = torch.randint(len(anchors), (len(z),), device=z.device)
         return anchors[pick] + self.options.anchor_std * torch.randn_like(z), c
 
+    def style_mixing(self, step):
+        return not self.anchor_step(step)
+
     def adversarial_logits(self, step, logits, features):
         if not self.options.anchor_every or self.anchor_step(step):
             return logits
@@ -95,13 +108,15 @@ class CDC(Finetune):
     def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:
         if phase != "G_main" or not self.options.kl_weight:
             return {}
-        if len(data.z) < 3:
-            raise ConfigError("cdc needs at least 3 samples per process and step (batch) for its similarities")
+        G, n = data.nets.G, self.options.batch
+        z = torch.randn(n, G.cfg.z_dim, device=data.real.device)
+        c = None if data.gen_c is None else data.gen_c[torch.randint(len(data.gen_c), (n,), device=z.device)]
         with torch.no_grad():
-            source = data.nets.frozen["G_s"](data.z, data.gen_c, return_features=True)[1]
-        names = list(source)
-        layer_of_row = torch.randint(len(names), (len(data.z),), device=data.z.device)
-        loss = distance_consistency([source[k] for k in names], [data.fake_features[k] for k in names], layer_of_row)
+            source = data.nets.frozen["G_s"](z, c, return_features=True)[1]
+        target = G(z, c, return_features=True)[1]
+        names = [k for k in source if k != "b4"]
+        layer_of_row = torch.randint(len(names), (n,), device=z.device)
+        loss = distance_consistency([source[k] for k in names], [target[k] for k in names], layer_of_row)
         return {"cdc": self.options.kl_weight * loss}
 
     def state_dict(self) -> dict:

@@ -10,6 +10,9 @@ Start: G_t, D_t are the source's G and D (as `finetune`); frozen copies G_s, D_s
   `mmd`: MMD² (RBF, several bandwidths) between D_s features of generated samples G_t(z) and of
   the transformed samples [decide: D_s's `mmd_layer` tap, default its penultimate vector phi];
   `pair`: |G_t(w_i) - x_i|_1 + perceptual distance, tying the shots' latents to the shots [decide].
+  The perceptual distance of the inversion and of the pair term is, by default, LPIPS-style on the
+  frozen D_s's feature maps (`source_d`): never the evaluation extractor, which judges and must
+  not teach (a registry extractor may be chosen, but not the run's `eval.features`).
 - Discriminator transfer, in D_main: `kd_real`, `kd_fake`: sum_l lambda_l ||D_t^l - D_s^l||² on the
   inputs D_t saw (augmented reals and fakes), D_s frozen [decide: lambda_l uniform, per-element mean].
 
@@ -26,6 +29,7 @@ import torch
 
 from gankd.errors import ConfigError
 from gankd.features import PERCEPTUAL, load_extractor
+from gankd.features.discriminator import NAME as DISCRIMINATOR, DiscriminatorDistance
 from gankd.inversion import SPACES, project
 from gankd.losses.distill import feature_kd, mmd2_rbf
 from gankd.methods.base import DataInfo, Nets, PhaseData
@@ -40,10 +44,10 @@ class D3T(Finetune):
     name = "d3t"
 
     @dataclass
-    class Options:
+    class Options(Finetune.Options):
         invert_space: str = "w+"  # w or w+
         invert_steps: int = 200
-        perceptual: str = "domain"  # perceptual distance of the inversion and the pair term
+        perceptual: str = DISCRIMINATOR  # perceptual distance of the inversion and the pair term
         perceptual_weight: float = 1.0
         mmd_weight: float = 1.0  # 0: the no-MMD ablation
         mmd_layer: str = "phi"  # the D_s feature tap the MMD compares
@@ -58,8 +62,9 @@ class D3T(Finetune):
         o = self.options
         if o.invert_space not in SPACES:
             raise ConfigError(f"d3t.invert_space must be one of {', '.join(SPACES)}, not {o.invert_space!r}")
-        if o.perceptual.partition(":")[0] not in PERCEPTUAL:
-            raise ConfigError(f"d3t.perceptual must be one of {', '.join(PERCEPTUAL)}, not {o.perceptual!r}")
+        choices = (DISCRIMINATOR, *PERCEPTUAL)
+        if o.perceptual.partition(":")[0] not in choices:
+            raise ConfigError(f"d3t.perceptual must be one of {', '.join(choices)}, not {o.perceptual!r}")
         if not set(split_names(o.kd_on)) <= {"real", "fake"} or not split_names(o.kd_on):
             raise ConfigError(f"d3t.kd_on must be real, fake or real,fake, not {o.kd_on!r}")
         try:
@@ -76,7 +81,8 @@ class D3T(Finetune):
         nets = super().build(data)
         nets.frozen["G_s"] = copy.deepcopy(nets.G).eval().requires_grad_(False)
         nets.frozen["D_s"] = copy.deepcopy(nets.D).eval().requires_grad_(False)
-        nets.frozen["perceptual"] = copy.deepcopy(load_extractor(self.options.perceptual))
+        nets.frozen["perceptual"] = DiscriminatorDistance(nets.frozen["D_s"]) if self.options.perceptual == DISCRIMINATOR \
+            else copy.deepcopy(load_extractor(self.options.perceptual))
         self.shots = torch.stack([data.dataset[i][0] for i in range(data.size)])
         taps = [k for k in nets.D(self.shots[:1], None, return_features=True)[1]]
         blocks = [k for k in taps if k.startswith("b")][1:]  # the first b* tap is from-RGB
@@ -85,6 +91,9 @@ class D3T(Finetune):
         if unknown:
             raise ConfigError(f"d3t: the discriminator has no feature {unknown[0]!r}; it has {', '.join(taps)}")
         return nets
+
+    def teachers(self) -> list[str]:
+        return [] if self.options.perceptual == DISCRIMINATOR else [self.options.perceptual]
 
     def _transformed(self, nets: Nets) -> None:
         """Invert the shots into G_s (once; deterministic); keep D_s's features of G_s(w_i) and the

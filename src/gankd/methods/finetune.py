@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from torch import nn
+
 from gankd.checkpoint import load_checkpoint
 from gankd.errors import ConfigError
 from gankd.methods.base import DataInfo, Nets, Recipe, ema_copy
@@ -9,9 +13,15 @@ from gankd.methods.base import DataInfo, Nets, Recipe, ema_copy
 
 class Finetune(Recipe):
     """Every network starts from `source` (any format `load_checkpoint` reads); its architecture
-    comes from the source, so `arch.*` settings do not apply."""
+    comes from the source, so `arch.*` settings do not apply. The per-layer noise strengths train
+    too by default, as in rosinality's, CDC's and FreezeD's code (`train_noise=false` keeps them as
+    in the source); every method built on this one has the option."""
 
     name = "finetune"
+
+    @dataclass
+    class Options:
+        train_noise: bool = True
 
     def build(self, data: DataInfo) -> Nets:
         if not self.cfg.source:
@@ -31,3 +41,9 @@ class Finetune(Recipe):
         D = ckpt.network("D").train().requires_grad_(True)
         G_ema = ckpt.network("G_ema") if "G_ema" in ckpt.roles else ema_copy(G)
         return Nets(G=G, D=D, G_ema=G_ema)
+
+    def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
+        params = super().trainable(nets)
+        if not self.options.train_noise:
+            params["G"] = [p for name, p in nets.G.named_parameters() if not name.endswith("noise.weight")]
+        return params

@@ -18,7 +18,7 @@ class FreezeD(Finetune):
     name = "freezed"
 
     @dataclass
-    class Options:
+    class Options(Finetune.Options):
         layers: int = 2  # frozen D blocks, counted from the input
 
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
@@ -27,5 +27,5 @@ class FreezeD(Finetune):
             raise ConfigError(f"freezed.layers must be in 0..{blocks} for this discriminator, "
                               f"got {self.options.layers}")
         frozen = {id(p) for p in nets.D.convs[:self.options.layers].parameters()}
-        return {"G": list(nets.G.parameters()),
-                "D": [p for p in nets.D.parameters() if id(p) not in frozen]}
+        params = super().trainable(nets)
+        return {"G": params["G"], "D": [p for p in params["D"] if id(p) not in frozen]}

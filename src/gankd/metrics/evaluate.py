@@ -16,7 +16,8 @@ import torch
 from gankd.data.dataset import ImageDataset
 from gankd.data.source import ImageSource
 from gankd.errors import GankdError
-from gankd.features import load_extractor
+from gankd.features import Extractor, load_extractor
+from gankd.generate import NOISE_MODES, sample
 from gankd.metrics.copying import data_copying
 from gankd.metrics.fid import frechet_distance, gaussian
 from gankd.metrics.intra_lpips import intra_cluster_distance
@@ -72,8 +73,9 @@ class Evaluator:
     def __init__(self, reference: ImageSource | str | os.PathLike, metrics: list[str], features: str = "domain",
                  resolution: int = 32, channels: int = 3, train: ImageSource | None = None,
                  lpips: str | None = None, weights: str | None = None, resize: str = "clean", batch: int = 64,
-                 device: str = "cpu", seed: int = 0, name: str | None = None, upscale: bool | None = None):
-        self.metrics, self.batch, self.seed = metrics, batch, seed
+                 device: str = "cpu", seed: int = 0, name: str | None = None, upscale: bool | None = None,
+                 noise: str | None = None):
+        self.metrics, self.batch, self.seed, self.noise = metrics, batch, seed, noise
         if train is None and any(m in NEEDS_TRAIN for m in metrics):
             raise GankdError(f"{', '.join(m for m in metrics if m in NEEDS_TRAIN)} need the training images: "
                              "give a split folder as the reference, or --train DIR|SPEC")
@@ -108,11 +110,14 @@ class Evaluator:
         return {"features": self.extractor.id, "resize": self.extractor.resize,
                 "reference": self.reference["name"], "reference_images": self.reference["n"],
                 "training_images": None if self.train_images is None else len(self.train_images),
-                "perceptual": None if self.perceptual is None else self.perceptual.id, "seed": self.seed}
+                "perceptual": None if self.perceptual is None else self.perceptual.id, "seed": self.seed,
+                "noise": self.noise}
 
-    def named(self, metric: str) -> str:
-        """`fid[domain:804d56a9]`: a metric with the extractor and weights that made it."""
-        return f"{metric}[{self.extractor.id}]"
+    def named(self, metric: str, extractor: Extractor | None = None) -> str:
+        """`fid[domain:804d56a9,noise=random]`: a metric with the extractor and weights that made it,
+        and the noise mode of the generated images (none for images read from files)."""
+        noise = f",noise={self.noise}" if self.noise else ""
+        return f"{metric}[{(extractor or self.extractor).id}{noise}]"
 
     def __call__(self, images: torch.Tensor) -> dict:
         """Metrics of uint8 images [N, C, R, R]: {name: {"value" or parts, "id"}}, plus "_copying" arrays."""
@@ -133,7 +138,7 @@ class Evaluator:
             subset = images[:INTRA_LPIPS_SAMPLES]
             result = intra_cluster_distance(embed_all(self.perceptual, subset, self.batch, "perceptual"), self.shots)
             out["intra_lpips"] = {"value": result["mean"], "samples": len(subset), **result,
-                                  "id": f"intra_lpips[{self.perceptual.id}]"}
+                                  "id": self.named("intra_lpips", self.perceptual)}
             del out["intra_lpips"]["mean"]
         if "copying" in self.metrics:
             held = self.reference["features"]
@@ -144,9 +149,11 @@ class Evaluator:
 
 
 def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device: str,
-                resolution: int | None, upscale: bool | None = None) -> tuple[torch.Tensor, str, str]:
-    """(uint8 images [N, C, R, R], description, path) of a checkpoint (seeds seed .. seed+n-1; a run
-    folder means its last checkpoint) or of a folder/zip of images."""
+                resolution: int | None, upscale: bool | None = None, noise: str = "random",
+                features: str | None = None) -> tuple[torch.Tensor, str, str, str | None]:
+    """(uint8 images [N, C, R, R], description, path, noise mode or None) of a checkpoint (seeds
+    seed .. seed+n-1 with `noise` noise; a run folder means its last checkpoint) or of a folder/zip
+    of images. A checkpoint trained through `features` (its recipe's teachers) is refused."""
     from gankd.models import PREFIX
 
     text = str(target)
@@ -155,16 +162,21 @@ def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device
         path = newest_checkpoint(path)
         text = str(path)
     if text.startswith(PREFIX) or path.is_file() and path.suffix != ".zip":
-        from gankd.generate import sample
+        from gankd.checkpoint import read_meta
 
-        images = sample(text, list(range(seed, seed + n)), batch_size=batch, device=device)
-        return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), f"{text} (seeds {seed}-{seed + n - 1})",
-                text)
+        teachers = read_meta(text).get("training", {}).get("teachers", [])
+        judge = (features or "").partition(":")[0]
+        if any(t.partition(":")[0] == judge for t in teachers):
+            raise GankdError(f"{text} was trained through {judge} features (its method's perceptual loss); "
+                             "a model is never judged by its own teacher: use other --features")
+        images = sample(text, list(range(seed, seed + n)), noise_mode=noise, batch_size=batch, device=device)
+        return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+                f"{text} (seeds {seed}-{seed + n - 1}, {noise} noise)", text, noise)
     from gankd.data.spec import open_source
 
     source = open_source(text)
     res = resolution or min(source.image(0).shape[:2])
-    return uint8_images(source, res, 3, upscale)[:n], f"{text} ({min(n, len(source))} images)", text
+    return uint8_images(source, res, 3, upscale)[:n], f"{text} ({min(n, len(source))} images)", text, None
 
 
 def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndarray, index: np.ndarray,
@@ -181,7 +193,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
              features: str = "domain", n: int = 5000, seed: int = 0, train: str | None = None,
              lpips: str | None = None, weights: str | None = None, resize: str = "clean", batch: int = 64,
              device: str = "cpu", res: int | None = None, out: str | os.PathLike | None = None,
-             upscale: bool | None = None) -> dict:
+             upscale: bool | None = None, noise: str = "random") -> dict:
     """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict. Images below
     the evaluated resolution are refused unless `upscale` (None: built-in sets yes, folders no), as in
     training."""
@@ -196,7 +208,10 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     out_dir = Path(out) if out else free_name(Path(f"eval-{Path(str(target)).stem or 'images'}"))
     check_new_dir(out_dir)
     start = time.time()
-    images, described, target_path = load_target(target, n, seed, batch, device, res, upscale)
+    if noise not in NOISE_MODES:
+        raise GankdError(f"--noise must be one of {', '.join(NOISE_MODES)}, not {noise!r}")
+    images, described, target_path, noise_used = load_target(target, n, seed, batch, device, res, upscale, noise,
+                                                             features)
     check_counts(names, len(images), described)
     ref_path = Path(ref)
     train_source = open_source(train) if train else None
@@ -208,7 +223,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     else:
         reference = open_source(str(ref))
     evaluator = Evaluator(reference, names, features, images.shape[-1], images.shape[1], train_source, lpips,
-                          weights, resize, batch, device, seed, str(ref), upscale)
+                          weights, resize, batch, device, seed, str(ref), upscale, noise_used)
     results = evaluator(images)
     copying = results.pop("_copying", None)
     report = {"target": described, "target_path": target_path, "samples": len(images), "resolution": images.shape[-1],

@@ -38,7 +38,8 @@ class RunEvaluator:
         reference, train = reference_and_train(cfg)
         self.cfg, self.device, self.conds = cfg, device, conds
         self.evaluator = Evaluator(reference, parse_metrics(cfg.eval.metrics), cfg.eval.features, cfg.res, channels,
-                                   train, device=str(device), name=cfg.eval.ref or cfg.data, upscale=cfg.upscale)
+                                   train, device=str(device), name=cfg.eval.ref or cfg.data, upscale=cfg.upscale,
+                                   noise=cfg.eval.noise)
         self.best_file = run_dir / BEST
         self.best = read_meta(self.best_file).get(cfg.eval.best, float("inf")) if self.best_file.is_file() \
             else float("inf")  # a resumed run remembers its best
@@ -50,9 +51,12 @@ class RunEvaluator:
         c = None
         if self.conds is not None:  # labels cycle through the data's, deterministically
             c = self.conds[torch.arange(len(z), device=self.device) % len(self.conds)]
-        images = torch.cat([torch.from_numpy(to_uint8(G_ema(z[i:i + 64], None if c is None else c[i:i + 64],
-                                                            noise_mode="const"))).permute(0, 3, 1, 2)
-                            for i in range(0, len(z), 64)])
+        # Random noise from its own seed; the training's random streams are left as they were.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(0)
+            images = torch.cat([torch.from_numpy(to_uint8(G_ema(z[i:i + 64], None if c is None else c[i:i + 64],
+                                                                noise_mode=self.cfg.eval.noise))).permute(0, 3, 1, 2)
+                                for i in range(0, len(z), 64)])
         results = self.evaluator(images)
         results.pop("_copying", None)
         return {f"eval/{name}": float(m["value"]) for name, m in results.items()}

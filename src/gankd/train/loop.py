@@ -122,6 +122,9 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
     values: dict[str, float] = {}
 
+    def styles(z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return mix_styles(G, z, c, cfg.loss.style_mixing if recipe.style_mixing(step) else 0.0)
+
     def optimize(name: str, phase: str, terms: dict[str, torch.Tensor], gain: int = 1) -> None:
         total = sum(terms.values())
         if dist.any(not bool(torch.isfinite(total))):
@@ -139,13 +142,15 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     for real, real_c in progress(loader, "training", total=len(batches), unit="step"):
         real = real.to(dev, memory_format=memory, non_blocking=True)
         real_c = real_c.to(dev) if c_dim else None
+        if cfg.mirror:
+            real = random_flips(real)
         values.clear()
 
         # G_main: make D call fakes real.
         train_only("G")
         z, c = recipe.latents(step, *latents(per_rank))
         with autocast:
-            ws = G.mapping(z, c)
+            ws = styles(z, c)
             fake, fake_features = G.synthesis(ws, return_features=True)
             fake_input = augment(fake)
             logits_fake, d_fake_features = D(fake_input, c, return_features=True)
@@ -154,13 +159,15 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             adv_fake = recipe.adversarial_logits(step, logits_fake, d_fake_features)
             terms = {"adv": generator_loss(adv_fake, loss_kind), **recipe.losses("G_main", info)}
         optimize("G", "G_main", terms)
-        with torch.no_grad():
-            G.w_avg.copy_(dist.mean(ws.detach().float().mean(0)).lerp(G.w_avg, W_AVG_BETA))
+        with torch.no_grad():  # from the first latent's w
+            w = ws if ws.ndim == 2 else ws[:, 0]
+            G.w_avg.copy_(dist.mean(w.detach().float().mean(0)).lerp(G.w_avg, W_AVG_BETA))
 
         # G_reg: path-length regularization on a smaller batch, in fp32.
         if intervals["G"] and step % intervals["G"] == 0:
             z, c = latents(max(per_rank // cfg.loss.pl_batch_shrink, 1))
-            ws = G.mapping(z, c)[:, None].repeat(1, G.num_ws, 1)
+            ws = styles(z, c)
+            ws = ws[:, None].repeat(1, G.num_ws, 1) if ws.ndim == 2 else ws
             fake = G.synthesis(ws)
             penalty = path_length(fake, ws, dist.mean)
             info = PhaseData(step, nets, real, real_c, z, c, fake)
@@ -172,7 +179,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         z, c = recipe.latents(step, *latents(per_rank))
         with autocast:
             with torch.no_grad():
-                fake, fake_features = G(z, c, return_features=True)
+                fake, fake_features = G.synthesis(styles(z, c), return_features=True)
             fake_input, real_input = augment(fake), augment(real)
             logits_fake, d_fake_features = D(fake_input, c, return_features=True)
             logits_real, d_real_features = D(real_input, real_c, return_features=True)
@@ -222,6 +229,25 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     return TrainResult(run_dir, found[-1][1] if found else None, step, nets)
 
 
+def mix_styles(G, z: torch.Tensor, c: torch.Tensor | None, probability: float) -> torch.Tensor:
+    """w [B, w_dim] of z; with `probability`, the batch mixes in a second latent's w from a random
+    layer on: [B, num_ws, w_dim] (StyleGAN2's mixing regularization). Draws no random numbers when
+    `probability` is 0, so runs without mixing are as before."""
+    ws = G.mapping(z, c)
+    if not probability or float(torch.rand(())) >= probability:
+        return ws
+    cutoff = int(torch.randint(1, G.num_ws, ()))
+    mixed = ws[:, None].repeat(1, G.num_ws, 1)
+    mixed[:, cutoff:] = G.mapping(torch.randn_like(z), c)[:, None]
+    return mixed
+
+
+def random_flips(images: torch.Tensor) -> torch.Tensor:
+    """Each image x-flipped with probability 1/2 (NVlabs' --mirror, drawn per step)."""
+    flip = torch.rand(len(images), 1, 1, 1, device=images.device) < 0.5
+    return torch.where(flip, images.flip(3), images)
+
+
 def _adam(params, lr: float, reg_interval: int, cfg: TrainConfig) -> torch.optim.Adam:
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
     return torch.optim.Adam(params, lr=lr * ratio, betas=(cfg.optim.beta1 ** ratio, cfg.optim.beta2 ** ratio),
@@ -230,11 +256,12 @@ def _adam(params, lr: float, reg_interval: int, cfg: TrainConfig) -> torch.optim
 
 @torch.no_grad()
 def _update_ema(G_ema, G, cfg: TrainConfig, images: int) -> None:
-    """G_ema <- beta G_ema + (1 - beta) G, half-life ema.kimg (ramped up early on); buffers copied."""
+    """G_ema <- beta G_ema + (1 - beta) G: beta = ema.decay per step if set, else from the half-life
+    ema.kimg (ramped up early on); buffers copied."""
     half_life = cfg.ema.kimg * 1000
     if cfg.ema.rampup is not None:
         half_life = min(half_life, images * cfg.ema.rampup)
-    beta = 0.5 ** (cfg.batch / max(half_life, 1e-8))
+    beta = cfg.ema.decay if cfg.ema.decay is not None else 0.5 ** (cfg.batch / max(half_life, 1e-8))
     for p_ema, p in zip(G_ema.parameters(), G.parameters()):
         p_ema.copy_(p.detach().lerp(p_ema, beta))
     for b_ema, b in zip(G_ema.buffers(), G.buffers()):
