@@ -98,7 +98,7 @@ def test_bad_data_inputs(run_cli, tmp_path):
     (bad / "b.png").write_bytes((bad / "a.png").read_bytes()[:40])
     assert_one_line_error(*run_cli("data", "export", bad, tmp_path / "o2", "--res", "16")[::2], "b.png")
     assert_one_line_error(*run_cli("data", "show", "emoji:colour=red")[::2], "no field or option 'colour'")
-    assert_one_line_error(*run_cli("data", "show", "emojii")[::2], "unknown data set 'emojii'")
+    assert_one_line_error(*run_cli("data", "show", "emojii")[::2], "unknown data set 'emojii' (did you mean 'emoji'?)")
     assert_one_line_error(*run_cli("data", "show", "emoji:group=dragons")[::2], "no emoji image matches")
 
 
@@ -175,3 +175,21 @@ def test_the_shipped_source_model_generates(run_cli, tmp_path):
     assert code == 0 and load_checkpoint("builtin:emoji32").meta["data"] in out and "D:" in out
     code, _, err = run_cli("info", "builtin:nope")
     assert code == 2 and "no such shipped model; shipped: builtin:emoji32" in err
+
+
+def test_generate_renders_the_latents_of_a_projection(run_cli, ckpt, tmp_path):
+    images = "emoji:group=flags,tone=none,subgroup=country-flag,name=flag: Japan|flag: Andorra"
+    code, _, err = run_cli("project", images, "--ckpt", ckpt, "--steps", "3", "--out", tmp_path / "p")
+    assert code == 0, err
+    code, _, err = run_cli("generate", ckpt, "--latents", tmp_path / "p" / "latents.safetensors",
+                           "--outdir", tmp_path / "g")
+    assert code == 0, err
+    rendered = sorted(p.name for p in (tmp_path / "g").iterdir())
+    assert rendered == sorted(p.name for p in (tmp_path / "p" / "reconstructions").iterdir()) and len(rendered) == 2
+    for name in rendered:  # the same w through the same synthesis, constant noise: the same picture
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "g" / name)),
+                              np.asarray(Image.open(tmp_path / "p" / "reconstructions" / name)))
+    assert_one_line_error(*run_cli("generate", ckpt, "--latents", tmp_path / "p" / "latents.safetensors",
+                                   "--seeds", "1", "--grid", tmp_path / "x.png")[::2], "not both")
+    assert_one_line_error(*run_cli("generate", "builtin:emoji32", "--latents", tmp_path / "p" / "latents.safetensors",
+                                   "--grid", tmp_path / "x.png")[::2], "this generator takes 8 of 256")

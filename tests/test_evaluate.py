@@ -77,7 +77,7 @@ def test_a_generator_that_returns_its_shots_is_flagged(run_cli, split, tmp_path)
 @pytest.mark.parametrize("args, message", [
     (["--metrics", "fid,nope"], "unknown metric 'nope'"),
     (["--metrics", "copying"], "need the training images"),
-    (["--features", "resnet"], "unknown features 'resnet'"),
+    (["--features", "resnet"], "unknown feature extractor 'resnet'"),
     (["--metrics", "pr", "--n", "3"], "has 3 images; pr needs at least 4"),
 ])
 def test_bad_input_is_one_line(run_cli, tmp_path, args, message):

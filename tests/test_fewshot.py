@@ -64,7 +64,7 @@ def test_d3t_inversion_lowers_the_reconstruction_error(source, shots, tmp_path):
         w = f.get_tensor(next(k for k in f.keys() if k.endswith("w_shots")))
     G_s = load_checkpoint(source).generator()
     data = ImageDataset(open_source(str(shots)), 16, channels=3)
-    targets = torch.stack([data[i][0] for i in range(len(data))])
+    targets = torch.stack([data[i]["image"] for i in range(len(data))])
     domain = load_extractor("domain")
     with torch.no_grad():
         at_average = reconstruction_errors(targets, G_s.synthesis(G_s.w_avg.expand(5, G_s.num_ws, -1),
@@ -158,7 +158,7 @@ def test_adapt_splits_trains_evaluates_on_held_out_images_and_resumes(source, ru
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "nope"], "--method must be one of"),
+    (["--method", "nope"], "unknown few-shot method 'nope'"),
     (["--shots", "0"], "--shots must be between"),
     (["d3t.kd_layers=b99"], "no feature 'b99'"),
     (["batch=x"], "batch"),

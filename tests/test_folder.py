@@ -58,7 +58,7 @@ def test_every_odd_kind_decodes_correctly(odd_folder):
         key = ds.source.key(i)
         pixel = tuple(int(v) for v in ds.uint8(i)[:, 16, 16])
         assert np.allclose(pixel, EXPECTED_RGB[key], atol=2), (key, pixel)
-    img, cond = ds[0]
+    img, cond = ds[0]["image"], ds[0]["c"]
     assert img.shape == (3, 32, 32) and img.dtype == torch.float32 and -1 <= img.min() <= img.max() <= 1
     assert cond.numel() == 0
 
@@ -86,7 +86,7 @@ def test_zip_and_dataset_json_labels(tmp_path):
         f.writestr("dataset.json", json.dumps({"labels": [[f"img/{i}.png", i % 2] for i in range(3)]}))
     ds = ImageDataset(open_source(str(z)), 16)
     assert len(ds) == 3 and ds.cond_dim == 2
-    assert [ds[i][1].argmax().item() for i in range(3)] == [0, 1, 0]
+    assert [ds[i]["c"].argmax().item() for i in range(3)] == [0, 1, 0]
     assert ds.uint8(2)[0, 0, 0] == 200
 
 
@@ -100,7 +100,7 @@ def test_worker_decoding_matches_in_process(tmp_path):
     pooled = ImageDataset(source, 16, workers=2, cache=True)
     lazy = ImageDataset(source, 16, cache=False, workers=2)
     assert torch.equal(pooled.images[123], lazy.uint8(123))
-    batch = next(iter(lazy.loader(8, shuffle=False)))[0]
+    batch = next(iter(lazy.loader(8, shuffle=False)))["image"]
     assert batch.shape == (8, 3, 16, 16)
     assert torch.equal(((batch[5] + 1) * 127.5).round().to(torch.uint8), pooled.images[5])
 

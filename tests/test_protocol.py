@@ -13,15 +13,14 @@ from torch import nn
 
 from gankd.checkpoint import load_checkpoint
 from gankd.config import resolve
-from gankd.data.dataset import ImageDataset
-from gankd.data.spec import open_source
 from gankd.errors import ConfigError
 from gankd.features import load_extractor
 from gankd.features.base import Extractor
 from gankd.losses.distill import distance_consistency, feature_kd, mmd2_rbf
-from gankd.methods import RECIPES, DataInfo, PhaseData, recipe_class
+from gankd.families import FAMILIES
+from gankd.methods import RECIPES, PhaseData, recipe_class
 from gankd.train import train
-from gankd.train.loop import _update_ema, mix_styles, random_flips
+from gankd.families.latent import mix_styles, random_flips, update_ema
 from test_fewshot import TARGET
 from test_train import TINY
 
@@ -32,10 +31,13 @@ def source(tmp_path_factory) -> Path:
 
 
 def recipe_for(method: str, source: Path, *settings: str):
-    cfg = resolve(overrides=[*TINY, f"data={TARGET}", f"method={method}", f"source={source}", *settings])
-    data = ImageDataset(open_source(TARGET), 16, 3)
+    """A method's recipe and networks, on the tiny few-shot data (translation methods: a small task)."""
+    family = FAMILIES[recipe_class(method).family]
+    base = [*TINY, f"data={TARGET}", f"source={source}"] if family.name == "latent" else \
+        ["data=glyphs-bold", "res=32", "translation.ngf=4", "translation.ndf=4"]
+    cfg = resolve(overrides=[*base, f"method={method}", *settings])
     recipe = recipe_class(method)(cfg)
-    return recipe, recipe.build(DataInfo(3, 0, len(data), data))
+    return recipe, recipe.build(family.data_info(family.dataset(cfg)))
 
 
 # Losses against closed forms ---------------------------------------------------------------------
@@ -117,9 +119,9 @@ def test_cdc_compares_a_fresh_batch_at_every_block_but_the_4x4_one(source):
     same = torch.randn(4, 6)
     data = PhaseData(step=1, nets=nets, real=torch.zeros(4, 3, 16, 16), real_c=None, z=torch.randn(8, 32))
     nets.frozen["G_s"] = StubG({"b4": torch.randn(4, 5), "b8": same})
-    nets.G = StubG({"b4": torch.randn(4, 5), "b8": same.clone()})
+    nets.roles["G"] = StubG({"b4": torch.randn(4, 5), "b8": same.clone()})
     assert recipe.losses("G_main", data)["cdc"].item() == pytest.approx(0, abs=1e-4)  # b4 differs: not read
-    nets.G = StubG({"b4": nets.frozen["G_s"].features["b4"].clone(), "b8": torch.randn(4, 6)})
+    nets.roles["G"] = StubG({"b4": nets.frozen["G_s"].features["b4"].clone(), "b8": torch.randn(4, 6)})
     assert recipe.losses("G_main", data)["cdc"].item() > 1e-2
     assert recipe.options.batch == 4 and recipe.options.anchor_std == 0.1  # the reference's values
     assert not recipe.style_mixing(0) and recipe.style_mixing(1)  # anchor steps are not mixed
@@ -136,14 +138,14 @@ def ema_pair(value: float):
 
 def test_ema_fixed_decay_and_ramped_half_life():
     G, G_ema = ema_pair(1.0)
-    _update_ema(G_ema, G, resolve(overrides=["data=x", "ema.decay=0.9"]), images=10**9)
+    update_ema(G_ema, G, resolve(overrides=["data=x", "ema.decay=0.9"]), images=10**9)
     assert torch.allclose(G_ema.weight, torch.full((2, 2), 0.1))
     G, G_ema = ema_pair(1.0)
     cfg = resolve(overrides=["data=x", "batch=4", "ema.kimg=10", "ema.rampup=0.05"])
-    _update_ema(G_ema, G, cfg, images=100)  # half-life min(10000, 100 * 0.05) = 5 images
+    update_ema(G_ema, G, cfg, images=100)  # half-life min(10000, 100 * 0.05) = 5 images
     assert G_ema.weight[0, 0].item() == pytest.approx(1 - 0.5 ** (4 / 5))
     G, G_ema = ema_pair(1.0)
-    _update_ema(G_ema, G, cfg, images=10**7)  # ramp long over: the half-life is ema.kimg
+    update_ema(G_ema, G, cfg, images=10**7)  # ramp long over: the half-life is ema.kimg
     assert G_ema.weight[0, 0].item() == pytest.approx(1 - 0.5 ** (4 / 10000), rel=1e-5)  # float32
 
 
@@ -215,7 +217,7 @@ def test_no_method_trains_through_the_network_that_evaluates_it(source, tmp_path
     judge = load_extractor(resolve(overrides=["data=x"]).eval.features)
     for method in RECIPES:
         _, nets = recipe_for(method, source)
-        modules = [nets.G, nets.D, nets.G_ema, *nets.frozen.values(), *nets.aux.values()]
+        modules = nets.all()
         extractors = [m for net in modules for m in net.modules() if isinstance(m, Extractor)]
         assert judge.id not in {e.id for e in extractors}, method
         judge_params = {id(p) for p in judge.parameters()}

@@ -210,10 +210,12 @@ def test_config_file_overrides_and_errors(tmp_path, run_cli):
     assert (cfg.batch, cfg.loss.kind, cfg.loss.r1_gamma, cfg.options) == (8, "hinge", 0.001, {"train_noise": True, "layers": 3})
     code, out, _ = run_cli("train", "--config", yaml_file, "--res", "64", "--dry-run", "ema.rampup=none")
     assert code == 0 and "res: 64" in out and "rampup: null" in out and "kind: hinge" in out
-    for bad, message in [(["nope=1"], "unknown setting 'nope'; valid settings: arch.channel_base"),
+    for bad, message in [(["nope=1"], "unknown setting 'nope'; known settings: arch.channel_base"),
+                         (["ema.decy=0.9"], "unknown setting 'ema.decy' (did you mean 'ema.decay'?)"),
+                         (["method=d3tt"], "unknown method 'd3tt' (did you mean 'd3t'?)"),
                          (["batch=x"], "batch must be an integer"),
                          (["freezed.layers=2"], "unknown setting 'freezed.layers'"),
-                         (["method=magic"], "unknown method 'magic'; known methods: cdc, d3t, finetune, freezed"),
+                         (["method=magic"], "unknown method 'magic'; known methods: cdc, cyclegan, d3t, finetune, freezed, pix2pix, scratch"),
                          (["loss.kind=wgan"], "loss.kind must be one of nonsat, hinge"),
                          (["arch.resolution=64"], "arch.resolution is set by the data"),
                          (["optim.g_lr=-0.002"], "optim.g_lr must be above 0"),

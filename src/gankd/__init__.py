@@ -18,7 +18,7 @@ _API = {
     "StyleGAN2Config": "gankd.nets", "Generator": "gankd.nets", "Discriminator": "gankd.nets",
     "save_checkpoint": "gankd.checkpoint", "load_checkpoint": "gankd.checkpoint",
     "describe_checkpoint": ("gankd.checkpoint", "describe"),
-    "convert_checkpoint": ("gankd.interop.convert", "convert"),
+    "convert_checkpoint": ("gankd.convert", "convert"),
     # training (gankd train)
     "resolve_config": ("gankd.config", "resolve"), "RECIPES": "gankd.methods",
     "Recipe": "gankd.methods", "register_recipe": ("gankd.methods", "register"),

@@ -23,13 +23,14 @@ from pathlib import Path
 from gankd.checkpoint import read_meta
 from gankd.config import resolve
 from gankd.data.splits import MANIFEST
-from gankd.errors import ConfigError, GankdError, Interrupted
+from gankd.errors import ConfigError, GankdError, Interrupted, unknown
 from gankd.fileio import atomic_write, check_new_dir
 from gankd.lock import FolderLock, entries
-from gankd.metrics.evaluate import check_counts, evaluate, parse_metrics
+from gankd.metrics import check_counts, parse_metrics
+from gankd.metrics.evaluate import evaluate
+from gankd.methods import adapting_methods
 from gankd.runs import CONFIG, checkpoints
 
-METHODS = ("finetune", "freezed", "cdc", "d3t")
 # The base protocol of every few-shot method: the literature's (rosinality's StyleGAN2 train.py, which
 # CDC's train.py keeps; FreezeD's code: docs/fewshot.md has a line per setting with its source), with
 # the step count sized for a 32 px source on 2 CPU cores. configs/fewshot-256.yaml is the paper-scale
@@ -73,8 +74,8 @@ def new_plan(source, target, shots, method, out, config, settings, seed, eval_sa
 
     if not source or not target:
         raise ConfigError("gankd adapt needs --source CKPT and --target DIR|SPEC (or --resume OUT)")
-    if method not in METHODS:
-        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method not in adapting_methods():
+        raise ConfigError(unknown("few-shot method", method, adapting_methods()))
     out_dir = Path(out) if out else Path(f"adapt-{method}-{Path(target).name or 'target'}")
     check_new_dir(out_dir)
     eval_n = 1000 if eval_samples is None else eval_samples

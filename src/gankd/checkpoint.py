@@ -23,7 +23,7 @@ from gankd.errors import CheckpointError
 from gankd.fileio import atomic_write, new_file
 from gankd.interop import FORMATS, Imported, read, sniff
 from gankd.models import resolve_checkpoint
-from gankd.nets import ARCHITECTURES, StyleGAN2Config
+from gankd.nets import ARCHITECTURES
 
 FORMAT, VERSION = "gankd", 1
 
@@ -39,10 +39,13 @@ class Checkpoint:
         return list(self.meta["roles"])
 
     @property
+    def architecture(self):
+        return ARCHITECTURES[self.meta["arch"]]
+
+    @property
     def config(self):
-        config_cls, _ = ARCHITECTURES[self.meta["arch"]]
         try:
-            return config_cls.from_dict(self.meta["config"])
+            return self.architecture.config.from_dict(self.meta["config"])
         except (ValueError, TypeError) as err:
             raise CheckpointError(f"{self.path}: invalid {self.meta['arch']} config ({err})") from None
 
@@ -50,8 +53,7 @@ class Checkpoint:
         """Rebuild one network (e.g. "G_ema") with its weights, in eval mode."""
         if role not in self.roles:
             raise CheckpointError(f"{self.path}: no {role} network (it has {', '.join(self.roles)})")
-        _, classes = ARCHITECTURES[self.meta["arch"]]
-        net = classes[role](self.config)
+        net = self.architecture.networks[role](self.config)
         prefix = f"{role}."
         state = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
         try:
@@ -61,13 +63,22 @@ class Checkpoint:
             raise CheckpointError(f"{self.path}: {role} weights do not fit its config ({first})") from None
         return net.eval().requires_grad_(False)
 
+    def require(self, family: str, command: str) -> "Checkpoint":
+        """This checkpoint, if its model belongs to `family`; else one line naming the right command."""
+        have = self.architecture.family
+        if have != family:
+            use = {"latent": "gankd generate", "translation": "gankd translate"}[have]
+            raise CheckpointError(f"{self.path}: a {self.meta['arch']} model ({have} family), which {command} does not "
+                                  f"take; use {use}")
+        return self
+
     def generator(self) -> nn.Module:
         """The generator to sample from: G_ema when present, else G."""
         return self.network("G_ema" if "G_ema" in self.roles else "G")
 
 
-def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], arch: str = "stylegan2",
-                    force: bool = False, state: dict[str, torch.Tensor] | None = None, **facts) -> Path:
+def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], force: bool = False,
+                    state: dict[str, torch.Tensor] | None = None, **facts) -> Path:
     """Write networks, other named tensors (`state`: optimizer moments, RNG states, ...) and
     JSON-serialisable facts (step, data, training state) atomically to one file."""
     from safetensors.torch import save
@@ -76,6 +87,8 @@ def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], arch: s
     configs = {json.dumps(net.cfg.to_dict(), sort_keys=True) for net in nets.values()}
     if len(configs) != 1:
         raise ValueError("all networks of a checkpoint must share one config")
+    cfg = next(iter(nets.values())).cfg
+    arch = next(name for name, a in ARCHITECTURES.items() if isinstance(cfg, a.config))
     meta = {"format": FORMAT, "version": VERSION, "arch": arch, "config": json.loads(configs.pop()),
             "roles": list(nets), **facts}
     tensors = {f"{role}.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
@@ -92,7 +105,7 @@ def read_meta(path: str | os.PathLike) -> dict:
     """The checkpoint's metadata (for a gankd file, read from the header alone)."""
     path = resolve_checkpoint(path)
     fmt = sniff(path)
-    return _open(path, tensors=False).meta if fmt == "gankd" else _imported(path, fmt, read(path, fmt)).meta
+    return _open(path, tensors=False).meta if fmt == "gankd" else _imported(path, read(path, fmt)).meta
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -100,13 +113,14 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     imported in memory."""
     path = resolve_checkpoint(path)
     fmt = sniff(path)
-    return _open(path, tensors=True) if fmt == "gankd" else _imported(path, fmt, read(path, fmt))
+    return _open(path, tensors=True) if fmt == "gankd" else _imported(path, read(path, fmt))
 
 
-def _imported(path: Path, fmt: str, imported: Imported) -> Checkpoint:
-    roles = [r for r in ("G", "G_ema", "D") if r in imported.states]
-    meta = {"format": FORMAT, "version": VERSION, "arch": "stylegan2", "config": imported.config.to_dict(),
-            "roles": roles, "source format": FORMATS[fmt], **imported.facts}
+def _imported(path: Path, imported: Imported) -> Checkpoint:
+    arch = next(name for name, a in ARCHITECTURES.items() if isinstance(imported.config, a.config))
+    roles = [r for r in ARCHITECTURES[arch].networks if r in imported.states]
+    meta = {"format": FORMAT, "version": VERSION, "arch": arch, "config": imported.config.to_dict(),
+            "roles": roles, "source format": FORMATS[imported.format], **imported.facts}
     tensors = {f"{role}.{k}": v for role in roles for k, v in imported.states[role].items()}
     return Checkpoint(path, meta, tensors)
 
@@ -141,22 +155,18 @@ def _open(path: Path, tensors: bool) -> Checkpoint:
 
 
 def describe(path: str | os.PathLike) -> dict:
-    """What `gankd info` prints: format, architecture, resolution, channels, networks, training facts."""
+    """What `gankd info` prints: format, architecture and its settings, networks, training facts."""
     meta = read_meta(path)
-    cfg = Checkpoint(Path(path), meta, {}).config
-    _, classes = ARCHITECTURES[meta["arch"]]
+    ckpt = Checkpoint(Path(path), meta, {})
+    cfg, architecture = ckpt.config, ckpt.architecture
     with torch.device("meta"):  # build without memory to count parameters
-        params = {role: sum(p.numel() for p in classes[role](cfg).parameters()) for role in meta["roles"]}
+        params = {role: sum(p.numel() for p in architecture.networks[role](cfg).parameters()) for role in meta["roles"]}
     skip = ("format", "version", "arch", "config", "roles", "source format", "training")
     facts = {k: v for k, v in meta.items() if k not in skip}
     if "training" in meta:
         facts["resumable"] = f"yes (method {meta['training']['config']['method']}; gankd train --resume {path})"
-    shown = ("conv_clamp", "d_architecture", "d_cond", "d_cmap_layers", "mbstd_group")  # when not the default
-    extras = {k: getattr(cfg, k) for k in shown if getattr(cfg, k) != StyleGAN2Config.__dataclass_fields__[k].default}
+    discriminators = [r for r in meta["roles"] if r.startswith("D")]
     return {"path": str(path), "format": meta.get("source format", f"gankd v{meta['version']}"),
-            "architecture": meta["arch"], "resolution": cfg.resolution, "image channels": cfg.img_channels,
-            "conditioning dims": cfg.c_dim, "z/w dims": f"{cfg.z_dim}/{cfg.w_dim}", "mapping layers": cfg.n_mlp,
-            "channels": {f"{2 ** r}": cfg.channels(2 ** r) for r in range(2, cfg.log_size + 1)}, **extras,
+            "architecture": meta["arch"], **architecture.describe(cfg),
             "networks": {role: f"{n:,} parameters" for role, n in params.items()},
-            "discriminator": "yes" if "D" in meta["roles"] else "no (generator only; D-based methods need one)",
-            **facts}
+            "discriminator": "yes" if discriminators else "no (generator only; D-based methods need one)", **facts}

@@ -106,7 +106,9 @@ def data_verify(split_dir: Path = typer.Argument(..., help="a folder written by 
 
 @app.command()
 def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
-             seeds: str = typer.Option("0-15", help="seeds, e.g. 0-15 or 1,5,9"),
+             seeds: Optional[str] = typer.Option(None, help="seeds, e.g. 0-15 or 1,5,9 [default: 0-15]"),
+             latents: Optional[Path] = typer.Option(None, help="render the latents.safetensors of `gankd project` "
+                                                               "instead of seeds"),
              trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
              noise: str = typer.Option("const", help="noise mode: const, random or none"),
              class_index: Optional[int] = typer.Option(None, "--class", help="class of a conditional generator"),
@@ -118,7 +120,7 @@ def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
     """Generate images from a checkpoint."""
     from gankd.generate import generate as run
 
-    for path in run(ckpt, seeds, grid_path=grid, outdir=outdir, force=force, truncation=trunc,
+    for path in run(ckpt, seeds, grid_path=grid, outdir=outdir, force=force, latents=latents, truncation=trunc,
                     noise_mode=noise, class_index=class_index, batch_size=batch, device=device):
         say(str(path))
 
@@ -145,16 +147,20 @@ def convert(src: Path = typer.Argument(..., help="gankd .safetensors, rosinality
             to: Optional[str] = typer.Option(None, help="gankd or rosinality [default: from DST's extension]"),
             force: bool = typer.Option(False, help="replace an existing file")) -> None:
     """Convert a checkpoint between formats, keeping G, G_ema and D and their exact weights."""
-    from gankd.interop.convert import convert as run
+    from gankd.convert import convert as run
 
     say(f"{dst}: written as {run(src, dst, to=to, force=force)}")
 
 
 @app.command()
-def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, run folder, or folder/zip of images"),
-             ref: str = typer.Option(..., help="reference: a split folder (its eval/ images; train/ are the shots), "
+def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, run folder, or folder/zip of images; "
+                                                    "a translation model is run on the test inputs of --ref"),
+             ref: str = typer.Option(..., help="reference: a translation task for a translation model; else a split "
+                                                "folder (its eval/ images; train/ are the shots), "
                                                 "a folder, " + SPEC_HELP.split(", ", 1)[1] + ", or stats .npz"),
-             metrics: str = typer.Option("fid,kid", help="comma list of fid, kid, pr, intra_lpips, copying"),
+             metrics: Optional[str] = typer.Option(None, help="comma list of fid, kid, pr, intra_lpips, copying; for a "
+                                                               "translation model also l1, psnr, ssim, lpips "
+                                                               "[default: fid,kid; a translation model: all of those]"),
              features: str = typer.Option("domain", help="domain, inception, clip[:ARCH] or lpips[:alex|vgg]"),
              n: int = typer.Option(5000, help="number of generated samples (seeds SEED..SEED+n-1)"),
              seed: int = typer.Option(0, help="first seed; also seeds KID subsets and k-means cells"),
@@ -187,7 +193,7 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           source: Optional[str] = typer.Option(None, help="the pretrained generator (checkpoint or builtin:NAME)"),
           target: Optional[str] = typer.Option(None, help="a split folder, or a folder/spec to split"),
           shots: int = typer.Option(10, help="training images drawn from the target (when it is not a split)"),
-          method: str = typer.Option("d3t", help="d3t, finetune, freezed or cdc"),
+          method: str = typer.Option("d3t", help="a few-shot method (an unknown name lists them all)"),
           config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
           out: Optional[Path] = typer.Option(None, help="new folder [default: adapt-<method>-<target>]"),
           seed: int = typer.Option(0, help="seed of the split, the training and the evaluation"),
@@ -204,9 +210,11 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
 @bench_app.command("fewshot", context_settings={"help_option_names": ["-h", "--help"]})
 def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                                                 help="settings for every run, e.g. steps=300"),
-                  methods: str = typer.Option("finetune,freezed,cdc,d3t", help="comma list of methods"),
-                  targets: str = typer.Option("animals,food,smileys", help="comma list of animals, food, smileys, flags"),
-                  seeds: int = typer.Option(3, help="training seeds per method and target"),
+                  methods: Optional[str] = typer.Option(None, help="comma list of methods [default: every few-shot "
+                                                                    "method]"),
+                  targets: Optional[str] = typer.Option(None, help="comma list of built-in targets [default: all but "
+                                                                    "those the bench marks as not clean]"),
+                  seeds: int = typer.Option(5, help="training seeds per method and target"),
                   source: str = typer.Option("builtin:emoji32", help="the source generator"),
                   shots: int = typer.Option(10, help="training images per target"),
                   eval_samples: int = typer.Option(1000, "--eval-n", help="samples per final evaluation"),
@@ -220,6 +228,23 @@ def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="
     folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples, threads)
     say((folder / "results.md").read_text().rstrip())
     say(f"{folder}: results.md, results.csv, commands.txt, one picture per target")
+
+
+@app.command()
+def translate(ckpt: Path = typer.Argument(..., help="translation checkpoint or run folder (pix2pix, CycleGAN)"),
+              inputs: str = typer.Argument(..., help="images: a folder, zip or data spec, or a translation task "
+                                                     "(its test inputs, shown with their ground truth)"),
+              out: Path = typer.Option(..., help="new folder for one PNG per input and side-by-side.png"),
+              direction: str = typer.Option("ab", help="ab, or ba with a CycleGAN model"),
+              upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
+                                                     help="enlarge images below the model's resolution"),
+              device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto",
+                                         callback=checked_device)) -> None:
+    """Translate images with an image-to-image model."""
+    from gankd.translate import translate_images
+
+    report = translate_images(ckpt, inputs, out, direction, device, upscale)
+    say(f"{report['out']}: {report['images']} translated images, side-by-side.png")
 
 
 @app.command()

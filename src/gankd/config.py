@@ -16,8 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gankd.errors import ConfigError
-from gankd.nets import StyleGAN2Config
+from gankd.errors import ConfigError, unknown
+from gankd.nets import StyleGAN2Config, TranslationConfig
 from gankd.seeds import check_seed
 
 
@@ -30,11 +30,17 @@ ARCH_DEFAULTS = {"n_mlp": 2, "channel_base": 8192, "channel_max": 256}
 ArchSettings = dataclasses.make_dataclass("ArchSettings", [
     (f.name, f.type, field(default=ARCH_DEFAULTS.get(f.name, f.default)))
     for f in dataclasses.fields(StyleGAN2Config) if f.name not in (*DERIVED_ARCH, "blur_kernel")])
+# The image-to-image networks' settings under translation.* (pix2pix's defaults; CycleGAN's recipe
+# brings its own); resolution and channels come from the data.
+DERIVED_TRANSLATION = ("resolution", "in_channels", "out_channels", "cond_dim")
+TranslationSettings = dataclasses.make_dataclass("TranslationSettings", [
+    (f.name, f.type, field(default=f.default))
+    for f in dataclasses.fields(TranslationConfig) if f.name not in DERIVED_TRANSLATION])
 
 
 @dataclass
 class LossSettings:
-    kind: str = "nonsat"  # nonsat (non-saturating logistic) or hinge
+    kind: str = "nonsat"  # nonsat (non-saturating logistic, pix2pix's "vanilla"), hinge or lsgan (least squares)
     r1_gamma: float | None = None  # None: NVlabs' heuristic 0.0002 * res^2 / batch
     r1_interval: int = 16  # lazy R1: every this many steps, scaled up by it
     pl_weight: float = 0.0  # path-length regularization (0 = off)
@@ -61,6 +67,7 @@ class OptimSettings:
     beta1: float = 0.0
     beta2: float = 0.99
     eps: float = 1e-8
+    decay_from: float | None = None  # fraction of the steps after which the rates fall linearly to 0 (pix2pix/CycleGAN: 0.5)
 
 
 @dataclass
@@ -102,6 +109,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep: int = 3  # checkpoints kept (the oldest are deleted)
     arch: ArchSettings = field(default_factory=ArchSettings)
+    translation: TranslationSettings = field(default_factory=TranslationSettings)
     loss: LossSettings = field(default_factory=LossSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
@@ -134,6 +142,10 @@ class TrainConfig:
         return StyleGAN2Config(resolution=self.res, img_channels=img_channels, c_dim=c_dim,
                                **dataclasses.asdict(self.arch))
 
+    def translation_config(self, in_channels: int, out_channels: int, cond_dim: int = 0) -> TranslationConfig:
+        return TranslationConfig(resolution=self.res, in_channels=in_channels, out_channels=out_channels,
+                                 cond_dim=cond_dim, **dataclasses.asdict(self.translation))
+
     def r1_gamma(self) -> float:
         return self.loss.r1_gamma if self.loss.r1_gamma is not None else 0.0002 * self.res ** 2 / self.batch
 
@@ -154,7 +166,9 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
     else:
         settings.update(_parse_overrides(overrides or []))
     method = str(settings.get("method", cfg.method))
-    options_cls = recipe_class(method).Options  # unknown method: error listing the known ones
+    recipe = recipe_class(method)  # unknown method: error naming the known ones
+    settings = {**_flatten(recipe.defaults), **settings}  # the method's defaults, under everything given
+    options_cls = recipe.Options
     options = {f.name: f.default for f in dataclasses.fields(options_cls)}
     if "options" in settings:  # a stored config keeps options as one mapping
         settings.update({f"{method}.{k}": v for k, v in settings.pop("options").items()})
@@ -162,11 +176,11 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
     for key, raw in settings.items():
         if key in hints:
             value = _coerce(key, raw, hints[key])
-        elif key.startswith("arch.") and key[5:] in DERIVED_ARCH:
+        elif key.startswith("arch.") and key[5:] in DERIVED_ARCH or \
+                key.startswith("translation.") and key[12:] in DERIVED_TRANSLATION:
             raise ConfigError(f"{key} is set by the data and --res, not by a key")
         else:
-            valid = ", ".join(sorted(hints))
-            raise ConfigError(f"unknown setting {key!r}; valid settings: {valid}")
+            raise ConfigError(unknown("setting", key, hints))
         section, _, name = key.rpartition(".")
         if section == method:
             options[name] = value
@@ -180,7 +194,7 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
 
 
 def _check(cfg: TrainConfig) -> None:
-    choices = {"loss.kind": ("nonsat", "hinge"), "augment.kind": ("none", "diffaugment", "ada"),
+    choices = {"loss.kind": ("nonsat", "hinge", "lsgan"), "augment.kind": ("none", "diffaugment", "ada"),
                "precision": ("fp32", "bf16")}
     flat = cfg.flat()
     for key, allowed in choices.items():
@@ -200,13 +214,14 @@ def _check(cfg: TrainConfig) -> None:
              "optim.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"), "optim.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
              "augment.p": unit, "augment.target": unit, "augment.speed_kimg": above_zero, "loss.style_mixing": unit,
              "ema.decay": (lambda v: v is None or 0 <= v < 1, "in [0, 1)"),
+             "optim.decay_from": (lambda v: v is None or 0 <= v < 1, "in [0, 1)"),
              "loss.r1_gamma": at_least_zero, "loss.pl_weight": at_least_zero, "ema.rampup": at_least_zero}
     for key, (ok, must) in rules.items():
         if not ok(flat[key]):
             raise ConfigError(f"{key} must be {must}, got {flat[key]}")
     from gankd.devices import device_named
-    from gankd.generate import NOISE_MODES
-    from gankd.metrics.evaluate import parse_metrics
+    from gankd.metrics import parse_metrics
+    from gankd.nets.stylegan2 import NOISE_MODES
 
     device_named(cfg.device)
     parse_metrics(cfg.eval.metrics)
@@ -217,10 +232,10 @@ def _check(cfg: TrainConfig) -> None:
     if cfg.eval.best not in ("", "kid", "fid") or cfg.eval.best and cfg.eval.best not in cfg.eval.metrics.split(","):
         raise ConfigError(f"eval.best must be kid or fid and one of eval.metrics ({cfg.eval.metrics}), "
                           f"not {cfg.eval.best!r}")
-    try:  # the architecture checks its own settings (res included); channels and labels come later
-        cfg.arch_config(img_channels=3, c_dim=0)
-    except ValueError as err:
-        raise ConfigError(f"arch: {err}") from None
+    from gankd.families import FAMILIES
+    from gankd.methods import recipe_class
+
+    FAMILIES[recipe_class(cfg.method).family].check(cfg)  # the networks' own settings, res included
     if not cfg.data:
         raise ConfigError("no training data: pass --data DIR|SPEC (or data: in the config file)")
 

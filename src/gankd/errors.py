@@ -40,6 +40,16 @@ class Interrupted(GankdError):
     exit_code = 130
 
 
+def unknown(kind: str, name: str, known) -> str:
+    """`unknown method 'd3tt' (did you mean 'd3t'?); known methods: cdc, d3t, ...` for a registry miss."""
+    import difflib
+
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; known {kind}s: {', '.join(known)}"
+
+
 def warn(text: str) -> None:
     """Something the user should know that does not stop the work (e.g. a resume that is not exact)."""
     print(f"gankd: warning: {text}", file=sys.stderr, flush=True)

@@ -55,11 +55,11 @@ def run_projection(images: str | os.PathLike, ckpt: str | os.PathLike, out: str 
     source = shots(images)
     out_dir = Path(out) if out else Path(f"projection-{Path(str(images)).name or 'images'}")
     check_new_dir(out_dir)
-    G = load_checkpoint(ckpt).generator().to(device)
+    G = load_checkpoint(ckpt).require("latent", "gankd project").generator().to(device)
     data = ImageDataset(source, G.cfg.resolution, channels=G.cfg.img_channels, upscale=True)
     if len(data) > 1000:
         raise GankdError(f"{len(data)} images: projection is meant for few shots (at most 1000)")
-    targets = torch.stack([data[i][0] for i in range(len(data))]).to(device)
+    targets = torch.stack([data[i]["image"] for i in range(len(data))]).to(device)
     extractor = load_extractor(perceptual, None, "clean", device)
     result = project(G, targets, extractor, steps, space, perceptual_weight, lr)
     names = [source.key(i) for i in range(len(source))]

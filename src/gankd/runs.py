@@ -48,3 +48,14 @@ def logs(run_dir: Path) -> list[Path]:
     """What a run writes as it goes besides checkpoints (metrics, TensorBoard events, sample grids,
     the best networks so far): a run that starts again from step 0 replaces them."""
     return [Path(run_dir) / name for name in (METRICS, TENSORBOARD, SAMPLES, BEST)]
+
+
+def checkpoint_of(target: str | Path) -> str | None:
+    """The checkpoint a target names (a file, `builtin:NAME`, or a run folder's newest), or None when
+    it names images (a folder, zip or data spec)."""
+    from gankd.models import PREFIX
+
+    text, path = str(target), Path(target)
+    if is_run(path):
+        return str(newest_checkpoint(path))
+    return text if text.startswith(PREFIX) or path.is_file() and path.suffix != ".zip" else None

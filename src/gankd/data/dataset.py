@@ -56,7 +56,8 @@ def crop_resize(arr: np.ndarray, resolution: int) -> np.ndarray:
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Items are (image float32 [C, R, R] in [-1, 1], conditioning float32 [cond_dim])."""
+    """Items are dicts: `image` float32 [C, R, R] in [-1, 1], `c` conditioning float32 [cond_dim]
+    (empty for unconditional data), so that paired and labelled data share one loader."""
 
     def __init__(self, source: ImageSource, resolution: int, channels: int | None = None,
                  upscale: bool | None = None, cache: bool | None = None, workers: int | None = None):
@@ -79,6 +80,11 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.source)
+
+    @property
+    def in_memory(self) -> bool:
+        """Decoded once and held in memory (the loader then needs no worker processes)."""
+        return self.images is not None
 
     @property
     def cond_dim(self) -> int:
@@ -122,11 +128,10 @@ class ImageDataset(torch.utils.data.Dataset):
             return self.images[i]
         return torch.from_numpy(self.load(i).transpose(2, 0, 1).copy())
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         img = self.uint8(i).float() / 127.5 - 1
         cond = self.source.cond(i)
-        cond = torch.from_numpy(cond) if cond is not None else torch.zeros(0)
-        return img, cond
+        return {"image": img, "c": torch.from_numpy(cond) if cond is not None else torch.zeros(0)}
 
     def loader(self, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = True,
                sampler: torch.utils.data.Sampler | None = None) -> torch.utils.data.DataLoader:

@@ -17,7 +17,7 @@ from pathlib import Path
 from gankd.data.builtin import BUILTINS
 from gankd.data.folder import FolderSource
 from gankd.data.source import ImageSource, Subset
-from gankd.errors import DataError
+from gankd.errors import DataError, unknown
 
 
 @dataclass
@@ -34,8 +34,7 @@ def parse_spec(text: str) -> Spec:
     """Parse a built-in spec; raises DataError naming the offending term."""
     name, _, terms = text.removeprefix("builtin:").partition(":")
     if name not in BUILTINS:
-        raise DataError(f"unknown data set {name!r}: built-in sets are {', '.join(BUILTINS)}, "
-                        "or give an existing folder or zip")
+        raise DataError(f"{unknown('data set', name, BUILTINS)}; or give an existing folder or zip")
     builtin, spec = BUILTINS[name], Spec(text, name)
     for term in filter(None, (t.strip() for t in terms.split(","))):
         negate = "!=" in term

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from gankd.errors import GankdError
+from gankd.errors import GankdError, unknown
 from gankd.features.base import RESIZE_MODES, Extractor
 
 EXTRACTORS = {
@@ -29,7 +29,7 @@ def load_extractor(spec: str, weights: str | None = None, resize: str = "clean",
     """The extractor for `spec`, on `device`, in eval mode; cached per process."""
     name, _, variant = spec.partition(":")
     if name not in EXTRACTORS:
-        raise GankdError(f"unknown features {spec!r}; choose from {', '.join(EXTRACTORS)}")
+        raise GankdError(unknown("feature extractor", name, EXTRACTORS))
     if resize not in RESIZE_MODES:
         raise GankdError(f"resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
     if resize == "legacy" and name != "inception":

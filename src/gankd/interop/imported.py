@@ -8,18 +8,19 @@ from pathlib import Path
 import torch
 
 from gankd.errors import CheckpointError
-from gankd.nets.stylegan2 import StyleGAN2Config
 
 PREFERRED_BASES = (32768, 16384)  # NVlabs' default and its paper256 config (rosinality's multiplier 2 and 1)
 
 
 @dataclass
 class Imported:
-    """One config, a gankd state dict per role (G, G_ema, D), and facts for `gankd info`."""
+    """One config (of any gankd architecture), a gankd state dict per role, facts for `gankd info`,
+    and the format it came from (a key of gankd.interop.FORMATS)."""
 
-    config: StyleGAN2Config
+    config: object
     states: dict[str, dict[str, torch.Tensor]]
     facts: dict = field(default_factory=dict)
+    format: str = ""
 
 
 def infer_channels(path: Path, channels: dict[int, int]) -> tuple[int, int]:

@@ -107,7 +107,7 @@ def read(path: Path) -> Imported:
     training_set = data.get("training_set_kwargs") or {}
     if isinstance(training_set, dict) and training_set.get("path"):
         facts["data"] = str(training_set["path"])
-    return Imported(cfg, states, facts)
+    return Imported(cfg, states, facts, "nvlabs")
 
 
 def _attr(net: Persistent, name: str, default=None):

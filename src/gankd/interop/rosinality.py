@@ -12,10 +12,8 @@ argparse.Namespace is allowed in addition, because every rosinality training che
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
-import pickle
 import re
 from pathlib import Path
 
@@ -36,25 +34,11 @@ def rosinality_channels(res: int, multiplier: int) -> int:
     return 512 if res <= 32 else 2 ** (14 - int(math.log2(res))) * multiplier
 
 
-def load_torch_file(path: Path):
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        name = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if name:
-            raise CheckpointError(f"{path}: refused to load a pickled {name.group(1)}; gankd reads tensors and "
-                                  "plain containers only and never unpickles code") from None
-        raise CheckpointError(f"{path}: a damaged PyTorch file ({str(err).splitlines()[-1][:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable PyTorch file ({str(err).splitlines()[0][:120]})") from None
+def looks_like(data) -> bool:
+    return isinstance(data, dict) and any(isinstance(data.get(k), dict) for k in ROLES)
 
 
-def read(path: Path) -> Imported:
-    data = load_torch_file(path)
-    if not isinstance(data, dict) or not any(isinstance(data.get(k), dict) for k in ROLES):
-        raise CheckpointError(f"{path}: a PyTorch file, but not a rosinality StyleGAN2 checkpoint "
-                              "(no g, g_ema or d state dict)")
+def from_data(path: Path, data: dict) -> Imported:
     args = data.get("args")
     if getattr(args, "arch", "stylegan2") != "stylegan2" or any("dwt" in k for k in data.get("g_ema", {})):
         raise CheckpointError(f"{path}: a SWAGAN checkpoint; gankd imports rosinality's StyleGAN2 only")
@@ -80,7 +64,7 @@ def read(path: Path) -> Imported:
         facts["step (from file name)"] = int(step.group(1))
     if isinstance(data.get("ada_aug_p"), (int, float)):
         facts["ADA p"] = float(data["ada_aug_p"])
-    return Imported(cfg, states, facts)
+    return Imported(cfg, states, facts, "rosinality")
 
 
 def _drop_kernels(path: Path, state: dict) -> dict[str, torch.Tensor]:

@@ -1,7 +1,10 @@
-"""Adversarial losses and their regularizers: non-saturating logistic, hinge, R1, path length.
+"""Adversarial losses and their regularizers: non-saturating logistic, hinge, least squares, R1,
+path length.
 
-Formulas as in StyleGAN2 (Karras et al., 2020) and, for the hinge, Lim & Ye (2017). R1 and the
-path-length penalty differentiate through the networks, so the loop runs them in fp32.
+Formulas as in StyleGAN2 (Karras et al., 2020), for the hinge Lim & Ye (2017), for least squares
+Mao et al. (2017) as CycleGAN uses them (targets 1 for real, 0 for fake). The logistic pair is
+pix2pix's "vanilla" GAN (binary cross-entropy on logits). R1 and the path-length penalty
+differentiate through the networks, so the loop runs them in fp32.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from torch import nn
 
 
 def generator_loss(logits_fake: torch.Tensor, kind: str) -> torch.Tensor:
-    """nonsat: E[softplus(-D(G(z)))]; hinge: -E[D(G(z))]."""
+    """nonsat: E[softplus(-D(G(z)))]; hinge: -E[D(G(z))]; lsgan: E[(D(G(z)) - 1)^2]."""
     logits_fake = logits_fake.float()
+    if kind == "lsgan":
+        return (logits_fake - 1).square().mean()
     return F.softplus(-logits_fake).mean() if kind == "nonsat" else -logits_fake.mean()
 
 
@@ -24,6 +29,8 @@ def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor, kin
     real, fake = logits_real.float(), logits_fake.float()
     if kind == "nonsat":
         return {"adv_real": F.softplus(-real).mean(), "adv_fake": F.softplus(fake).mean()}
+    if kind == "lsgan":
+        return {"adv_real": (real - 1).square().mean(), "adv_fake": fake.square().mean()}
     return {"adv_real": F.relu(1 - real).mean(), "adv_fake": F.relu(1 + fake).mean()}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from gankd.errors import ConfigError
+from gankd.errors import ConfigError, unknown
 from gankd.methods.base import PHASES, DataInfo, Nets, PhaseData, Recipe
 from gankd.methods.cdc import CDC
+from gankd.methods.cyclegan import CycleGAN
 from gankd.methods.d3t import D3T
 from gankd.methods.finetune import Finetune
 from gankd.methods.freezed import FreezeD
+from gankd.methods.pix2pix import Pix2Pix
 
 RECIPES: dict[str, type[Recipe]] = {}
 
@@ -18,13 +20,19 @@ def register(cls: type[Recipe]) -> type[Recipe]:
     return cls
 
 
+def adapting_methods() -> list[str]:
+    """The methods `gankd adapt` and `gankd bench fewshot` offer, in registration order."""
+    return [name for name, cls in RECIPES.items() if cls.adapts]
+
+
 def recipe_class(name: str) -> type[Recipe]:
     if name not in RECIPES:
-        raise ConfigError(f"unknown method {name!r}; known methods: {', '.join(sorted(RECIPES))}")
+        raise ConfigError(unknown("method", name, RECIPES))
     return RECIPES[name]
 
 
-for _cls in (Recipe, Finetune, FreezeD, CDC, D3T):
+for _cls in (Recipe, Finetune, FreezeD, CDC, D3T, Pix2Pix, CycleGAN):
     register(_cls)
 
-__all__ = ["PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "recipe_class", "register"]
+__all__ = ["PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "adapting_methods", "recipe_class",
+           "register"]

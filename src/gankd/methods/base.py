@@ -10,32 +10,63 @@ a fresh G and D trained from random initialization.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from gankd.config import TrainConfig
 from gankd.errors import ConfigError
 from gankd.nets import Discriminator, Generator
+
+if TYPE_CHECKING:  # the config names methods; methods do not import it
+    from gankd.config import TrainConfig
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg")
 
 
 @dataclass
 class Nets:
-    """The networks of a run: the trained pair, the generator's moving average, frozen helpers
-    (source or teacher copies, feature extractors) that the recipe rebuilds itself on resume, and
-    auxiliary trained modules (heads on D's features) whose weights the recipe keeps in its state."""
+    """The networks of a run: `roles`, the networks a checkpoint stores (G, G_ema, D in the latent
+    family; G_AB, G_BA, D_A, D_B for CycleGAN), of which `averaged` ones (G_ema) are moving averages,
+    never optimized; frozen helpers (source or teacher copies) that the recipe rebuilds itself on
+    resume; and auxiliary trained modules (heads on D's features) whose weights the recipe keeps
+    in its state."""
 
-    G: nn.Module
-    D: nn.Module
-    G_ema: nn.Module
+    roles: dict[str, nn.Module]
     frozen: dict[str, nn.Module] = field(default_factory=dict)
     aux: dict[str, nn.Module] = field(default_factory=dict)
+    averaged: tuple[str, ...] = ()
+
+    @classmethod
+    def latent(cls, G: nn.Module, D: nn.Module, G_ema: nn.Module) -> "Nets":
+        return cls({"G": G, "G_ema": G_ema, "D": D}, averaged=("G_ema",))
+
+    @property
+    def G(self) -> nn.Module:
+        return self.roles["G"]
+
+    @property
+    def D(self) -> nn.Module:
+        return self.roles["D"]
+
+    @property
+    def G_ema(self) -> nn.Module:
+        return self.roles["G_ema"]
 
     def trained(self) -> dict[str, nn.Module]:
         """The networks a checkpoint stores, by role."""
-        return {"G": self.G, "G_ema": self.G_ema, "D": self.D}
+        return dict(self.roles)
+
+    def learning(self) -> list[nn.Module]:
+        """The networks whose parameters optimizers may update (the recipe's `trainable` picks)."""
+        return [m for role, m in self.roles.items() if role not in self.averaged] + list(self.aux.values())
+
+    def all(self) -> list[nn.Module]:
+        return [*self.roles.values(), *self.frozen.values(), *self.aux.values()]
+
+    def train_mode(self) -> None:
+        for role, m in self.roles.items():
+            m.eval() if role in self.averaged else m.train()
 
 
 @dataclass
@@ -63,16 +94,20 @@ class PhaseData:
 class DataInfo:
     """What a recipe may need to know about the training data to build its networks."""
 
-    img_channels: int
+    img_channels: int  # of the images (of the inputs A, for translation data)
     c_dim: int
     size: int
-    dataset: object = None  # the ImageDataset itself, for recipes that use the training images (inversion)
+    dataset: object = None  # the dataset itself, for recipes that use the training images (inversion)
+    out_channels: int = 0  # of the outputs B (translation data)
 
 
 class Recipe:
     """Train a new StyleGAN2 from random initialization (the `scratch` method)."""
 
     name = "scratch"
+    family = "latent"  # the model family (gankd.families) whose phases the loop runs
+    adapts = False  # starts from a source model and adapts it: `gankd adapt` and the few-shot bench offer it
+    defaults: dict = {}  # the method's own defaults of general settings (dotted keys), under the user's
 
     @dataclass
     class Options:
@@ -91,7 +126,7 @@ class Recipe:
         """Create the networks (on CPU; the loop moves them)."""
         arch = self.cfg.arch_config(data.img_channels, data.c_dim)
         G, D = Generator(arch), Discriminator(arch)
-        return Nets(G=G, D=D, G_ema=ema_copy(G))
+        return Nets.latent(G, D, ema_copy(G))
 
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimizer ("G", "D"); all others stay exactly as built."""
@@ -110,6 +145,11 @@ class Recipe:
         """Whether this step's fakes may mix styles (with probability loss.style_mixing); CDC's
         anchor steps do not."""
         return True
+
+    def discriminator_fakes(self, fakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The fakes D_main judges, by domain, from this step's (detached) ones; CycleGAN draws some
+        from a pool of older ones (translation family)."""
+        return fakes
 
     def adversarial_logits(self, step: int, logits: torch.Tensor, features: dict) -> torch.Tensor:
         """What the adversarial losses of G_main and D_main read, from D's logits and feature taps;

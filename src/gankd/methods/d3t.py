@@ -83,7 +83,7 @@ class D3T(Finetune):
         nets.frozen["D_s"] = copy.deepcopy(nets.D).eval().requires_grad_(False)
         nets.frozen["perceptual"] = DiscriminatorDistance(nets.frozen["D_s"]) if self.options.perceptual == DISCRIMINATOR \
             else copy.deepcopy(load_extractor(self.options.perceptual))
-        self.shots = torch.stack([data.dataset[i][0] for i in range(data.size)])
+        self.shots = torch.stack([data.dataset[i]["image"] for i in range(data.size)])
         taps = [k for k in nets.D(self.shots[:1], None, return_features=True)[1]]
         blocks = [k for k in taps if k.startswith("b")][1:]  # the first b* tap is from-RGB
         self.kd_layers = blocks if self.options.kd_layers == "blocks" else split_names(self.options.kd_layers)

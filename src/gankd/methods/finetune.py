@@ -18,6 +18,7 @@ class Finetune(Recipe):
     in the source); every method built on this one has the option."""
 
     name = "finetune"
+    adapts = True
 
     @dataclass
     class Options:
@@ -26,7 +27,7 @@ class Finetune(Recipe):
     def build(self, data: DataInfo) -> Nets:
         if not self.cfg.source:
             raise ConfigError(f"method {self.name} starts from a checkpoint: pass source=PATH")
-        ckpt = load_checkpoint(self.cfg.source)
+        ckpt = load_checkpoint(self.cfg.source).require("latent", f"method {self.name}")
         arch = ckpt.config
         if "D" not in ckpt.roles:
             raise ConfigError(f"{self.cfg.source}: no discriminator, which {self.name} needs")
@@ -40,7 +41,7 @@ class Finetune(Recipe):
         G = ckpt.network("G" if "G" in ckpt.roles else "G_ema").train().requires_grad_(True)
         D = ckpt.network("D").train().requires_grad_(True)
         G_ema = ckpt.network("G_ema") if "G_ema" in ckpt.roles else ema_copy(G)
-        return Nets(G=G, D=D, G_ema=G_ema)
+        return Nets.latent(G, D, G_ema)
 
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
         params = super().trainable(nets)

@@ -17,45 +17,19 @@ from gankd.data.dataset import ImageDataset
 from gankd.data.source import ImageSource
 from gankd.errors import GankdError
 from gankd.features import Extractor, load_extractor
-from gankd.generate import NOISE_MODES, sample
+from gankd.generate import sample
+from gankd.nets.stylegan2 import NOISE_MODES
 from gankd.metrics.copying import data_copying
 from gankd.metrics.fid import frechet_distance, gaussian
 from gankd.metrics.intra_lpips import intra_cluster_distance
 from gankd.metrics.kid import kernel_distance
 from gankd.metrics.precision_recall import precision_recall
 from gankd.metrics.reference import cached_features, embed_all, load_stats
-from gankd.runs import is_run, newest_checkpoint
+from gankd.runs import checkpoint_of
 from gankd.seeds import check_seed
-
-METRICS = {
-    "fid": "Fréchet distance of Gaussians fitted to the features",
-    "kid": "kernel (MMD², cubic) distance, unbiased, mean ± std over subsets; primary for small references",
-    "pr": "precision and recall, k = 3 (Kynkäänniemi et al. 2019)",
-    "intra_lpips": "mean pairwise perceptual distance within clusters around each training shot (CDC)",
-    "copying": "C_T of Meehan et al. (2020) and the nearest-training distance ratio, against held-out images",
-}
-NEEDS_TRAIN = ("intra_lpips", "copying")
-NEEDS_FEATURES = ("kid", "pr", "copying")
-INTRA_LPIPS_SAMPLES = 1000  # CDC's protocol: 1000 samples
-# The fewest images, on either side, with which a metric is defined (pr: more than its k = 3 neighbours).
-MIN_IMAGES = {"fid": 2, "kid": 2, "pr": 4, "intra_lpips": 1, "copying": 1}
-
-
-def parse_metrics(text: str | list[str]) -> list[str]:
-    names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
-    if unknown or not names:
-        raise GankdError(f"unknown metric {unknown[0]!r}" if unknown else "no metrics given"
-                         f"; choose from {', '.join(METRICS)}")
-    return names
-
-
-def check_counts(metrics: list[str], n: int, what: str, hint: str = "") -> None:
-    """Refuse, before any work, a set too small for one of the metrics."""
-    short = [f"{m} needs at least {MIN_IMAGES[m]}" for m in metrics if n < MIN_IMAGES[m]]
-    if short:
-        raise GankdError(f"{what} has {n} image{'s' * (n != 1)}; {', '.join(short)}{hint}")
-
+from gankd.images import to_uint8
+from gankd.metrics import INTRA_LPIPS_SAMPLES, NEEDS_FEATURES, NEEDS_TRAIN, NEEDS_TRUTH, check_counts, parse_metrics
+from gankd.metrics.paired import paired_scores
 
 def uint8_images(source: ImageSource, resolution: int, channels: int, upscale: bool | None = None) -> torch.Tensor:
     """All images of a source as uint8 [N, C, R, R], cropped and resized as training data is, by
@@ -98,9 +72,10 @@ class Evaluator:
             self.reference["mu"], self.reference["sigma"] = gaussian(self.reference["features"])
         self.train_images = uint8_images(train, resolution, channels, upscale) if train is not None else None
         self.perceptual = None
-        if "intra_lpips" in metrics:
+        if "intra_lpips" in metrics or "lpips" in metrics:
             self.perceptual = load_extractor(lpips or ("domain" if features == "domain" else "lpips"),
                                              None, "clean", device)
+        if "intra_lpips" in metrics:
             self.shots = embed_all(self.perceptual, self.train_images, batch, "perceptual")
         if "copying" in metrics:
             self.train_features = embed_all(self.extractor, self.train_images, batch).numpy()
@@ -148,35 +123,50 @@ class Evaluator:
         return out
 
 
+def refuse_teacher(ckpt: str, meta: dict, features: str) -> None:
+    """A model is never judged by an extractor its method trained through (the checkpoint records them)."""
+    judge = features.partition(":")[0]
+    if any(t.partition(":")[0] == judge for t in meta.get("training", {}).get("teachers", [])):
+        raise GankdError(f"{ckpt} was trained through {judge} features (its method's perceptual loss); "
+                         "a model is never judged by its own teacher: use other --features")
+
+
 def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device: str,
-                resolution: int | None, upscale: bool | None = None, noise: str = "random",
-                features: str | None = None) -> tuple[torch.Tensor, str, str, str | None]:
-    """(uint8 images [N, C, R, R], description, path, noise mode or None) of a checkpoint (seeds
-    seed .. seed+n-1 with `noise` noise; a run folder means its last checkpoint) or of a folder/zip
-    of images. A checkpoint trained through `features` (its recipe's teachers) is refused."""
-    from gankd.models import PREFIX
-
-    text = str(target)
-    path = Path(target)
-    if is_run(path):
-        path = newest_checkpoint(path)
-        text = str(path)
-    if text.startswith(PREFIX) or path.is_file() and path.suffix != ".zip":
-        from gankd.checkpoint import read_meta
-
-        teachers = read_meta(text).get("training", {}).get("teachers", [])
-        judge = (features or "").partition(":")[0]
-        if any(t.partition(":")[0] == judge for t in teachers):
-            raise GankdError(f"{text} was trained through {judge} features (its method's perceptual loss); "
-                             "a model is never judged by its own teacher: use other --features")
-        images = sample(text, list(range(seed, seed + n)), noise_mode=noise, batch_size=batch, device=device)
+                resolution: int | None, upscale: bool | None = None,
+                noise: str = "random") -> tuple[torch.Tensor, str, str, str | None]:
+    """(uint8 images [N, C, R, R], description, path, noise mode or None) of a generator's checkpoint
+    (seeds seed .. seed+n-1 with `noise` noise) or of a folder/zip of images."""
+    ckpt = checkpoint_of(target)
+    if ckpt is not None:
+        images = sample(ckpt, list(range(seed, seed + n)), noise_mode=noise, batch_size=batch, device=device)
         return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
-                f"{text} (seeds {seed}-{seed + n - 1}, {noise} noise)", text, noise)
+                f"{ckpt} (seeds {seed}-{seed + n - 1}, {noise} noise)", ckpt, noise)
     from gankd.data.spec import open_source
 
-    source = open_source(text)
+    source = open_source(str(target))
     res = resolution or min(source.image(0).shape[:2])
-    return uint8_images(source, res, 3, upscale)[:n], f"{text} ({min(n, len(source))} images)", text, None
+    return uint8_images(source, res, 3, upscale)[:n], f"{target} ({min(n, len(source))} images)", str(target), None
+
+
+def translated_target(ckpt: str, ref: str, upscale: bool | None, device: str):
+    """(outputs, ground truth, description, reference source, training B source) of a translation
+    checkpoint on the test part of the task `ref` (a built-in task or a translation folder)."""
+    from gankd.checkpoint import load_checkpoint
+    from gankd.data.translation import TranslationDataset, open_translation
+    from gankd.families.translation import translate
+
+    model = load_checkpoint(ckpt).require("translation", "translation evaluation")
+    task = open_translation(ref)
+    if task.test is None:
+        raise GankdError(f"{ref}: no test part (testA/ and testB/, or test/) to evaluate on")
+    cfg = model.config
+    test = TranslationDataset(*task.test, True, cfg.resolution, upscale=upscale, in_channels=cfg.in_channels,
+                              out_channels=cfg.out_channels)
+    G = model.network("G_AB" if "G_AB" in model.roles else "G").to(device)
+    inputs = torch.stack([test[i]["a"] for i in range(len(test))]).to(device)
+    outputs = torch.from_numpy(to_uint8(translate(G, inputs))).permute(0, 3, 1, 2).contiguous()
+    truth = test.b.images if test.b.in_memory else torch.stack([test.b.uint8(i) for i in range(len(test))])
+    return outputs, truth, f"{ckpt} on the {len(test)} test inputs of {ref}", task.test[1], task.train[1]
 
 
 def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndarray, index: np.ndarray,
@@ -189,42 +179,63 @@ def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndar
     return grid(upscale_nearest(pairs, 64), cols=len(order))
 
 
-def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | list[str] = "fid,kid",
+def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | list[str] | None = None,
              features: str = "domain", n: int = 5000, seed: int = 0, train: str | None = None,
              lpips: str | None = None, weights: str | None = None, resize: str = "clean", batch: int = 64,
              device: str = "cpu", res: int | None = None, out: str | os.PathLike | None = None,
              upscale: bool | None = None, noise: str = "random") -> dict:
-    """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict. Images below
-    the evaluated resolution are refused unless `upscale` (None: built-in sets yes, folders no), as in
-    training."""
+    """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict.
+
+    A generator draws `n` samples; a translation model translates the test inputs of the task
+    `ref` and is compared with their ground truth (default metrics: fid, kid and every paired one);
+    a folder of images is taken as it is. Images below the evaluated resolution are refused unless
+    `upscale` (None: built-in sets yes, folders no), as in training."""
+    from gankd.checkpoint import read_meta
     from gankd.data.spec import open_source
     from gankd.data.splits import load_split
     from gankd.fileio import check_new_dir, new_dir
+    from gankd.nets import ARCHITECTURES
 
-    names = parse_metrics(metrics)
+    ckpt = checkpoint_of(target)
+    meta = read_meta(ckpt) if ckpt else None
+    translation = meta is not None and ARCHITECTURES[meta["arch"]].family == "translation"
+    names = parse_metrics(metrics or ("fid,kid,l1,psnr,ssim,lpips" if translation else "fid,kid"))
+    if not translation and any(m in NEEDS_TRUTH for m in names):
+        raise GankdError(f"{', '.join(m for m in names if m in NEEDS_TRUTH)} need ground truth: a translation model "
+                         "evaluated on a task with paired test images")
     if n < 2:
         raise GankdError("--n must be at least 2")
     check_seed(seed, "--seed", count=n)
+    if noise not in NOISE_MODES:
+        raise GankdError(f"--noise must be one of {', '.join(NOISE_MODES)}, not {noise!r}")
+    if meta is not None:
+        refuse_teacher(ckpt, meta, features)
     out_dir = Path(out) if out else free_name(Path(f"eval-{Path(str(target)).stem or 'images'}"))
     check_new_dir(out_dir)
     start = time.time()
-    if noise not in NOISE_MODES:
-        raise GankdError(f"--noise must be one of {', '.join(NOISE_MODES)}, not {noise!r}")
-    images, described, target_path, noise_used = load_target(target, n, seed, batch, device, res, upscale, noise,
-                                                             features)
-    check_counts(names, len(images), described)
-    ref_path = Path(ref)
     train_source = open_source(train) if train else None
-    if ref_path.suffix == ".npz":
-        reference = ref_path
-    elif (ref_path / "manifest.json").is_file():
-        split_train, reference = load_split(ref_path)
-        train_source = train_source or split_train
+    truth = None
+    if translation:
+        images, truth, described, task_reference, task_train = translated_target(ckpt, str(ref), upscale, device)
+        reference, target_path, noise_used, train_source = task_reference, ckpt, None, train_source or task_train
     else:
-        reference = open_source(str(ref))
-    evaluator = Evaluator(reference, names, features, images.shape[-1], images.shape[1], train_source, lpips,
-                          weights, resize, batch, device, seed, str(ref), upscale, noise_used)
+        images, described, target_path, noise_used = load_target(target, n, seed, batch, device, res, upscale, noise)
+        ref_path = Path(ref)
+        if ref_path.suffix == ".npz":
+            reference = ref_path
+        elif (ref_path / "manifest.json").is_file():
+            split_train, reference = load_split(ref_path)
+            train_source = train_source or split_train
+        else:
+            reference = open_source(str(ref))
+    check_counts(names, len(images), described)
+    evaluator = Evaluator(reference, names, features, images.shape[-1], images.shape[1], train_source, lpips, weights,
+                          resize, batch, device, seed, str(ref), upscale, noise_used)
     results = evaluator(images)
+    if truth is not None:
+        for metric, value in paired_scores(images, truth, names, evaluator.perceptual, batch).items():
+            extractor = f"{evaluator.perceptual.id}," if metric == "lpips" else ""
+            results[metric] = {"value": value, "id": f"{metric}[{extractor}ground truth]"}
     copying = results.pop("_copying", None)
     report = {"target": described, "target_path": target_path, "samples": len(images), "resolution": images.shape[-1],
               **evaluator.protocol(), "metrics": results, "reference_cache": str(evaluator.cache_file),

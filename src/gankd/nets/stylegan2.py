@@ -91,6 +91,11 @@ def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8)
 
 
+# random: fresh per-pixel noise (what evaluation uses, as NVlabs and the papers do); const: the
+# generator's stored noise maps, one for every sample (pictures that never change); none: no noise
+NOISE_MODES = ("random", "const", "none")
+
+
 class Generator(nn.Module):
     """z (+ c) -> mapping -> w -> skip synthesis network -> image in [-1, 1] (unclamped)."""
 

@@ -14,9 +14,8 @@ import torch
 from gankd.checkpoint import read_meta, save_checkpoint
 from gankd.config import TrainConfig
 from gankd.data.spec import open_source
-from gankd.generate import seed_latents
-from gankd.images import to_uint8
-from gankd.metrics.evaluate import Evaluator, parse_metrics
+from gankd.metrics import parse_metrics
+from gankd.metrics.evaluate import Evaluator
 from gankd.runs import BEST
 
 
@@ -33,10 +32,9 @@ def reference_and_train(cfg: TrainConfig):
 
 
 class RunEvaluator:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, channels: int, device: torch.device,
-                 conds: torch.Tensor | None):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, channels: int, device: torch.device):
         reference, train = reference_and_train(cfg)
-        self.cfg, self.device, self.conds = cfg, device, conds
+        self.cfg, self.device = cfg, device
         self.evaluator = Evaluator(reference, parse_metrics(cfg.eval.metrics), cfg.eval.features, cfg.res, channels,
                                    train, device=str(device), name=cfg.eval.ref or cfg.data, upscale=cfg.upscale,
                                    noise=cfg.eval.noise)
@@ -44,19 +42,12 @@ class RunEvaluator:
         self.best = read_meta(self.best_file).get(cfg.eval.best, float("inf")) if self.best_file.is_file() \
             else float("inf")  # a resumed run remembers its best
 
-    @torch.no_grad()
-    def __call__(self, G_ema) -> dict[str, float]:
-        """Scalars `eval/<metric>` of G_ema now."""
-        z = seed_latents(list(range(self.cfg.eval.n)), G_ema.cfg.z_dim).to(self.device)
-        c = None
-        if self.conds is not None:  # labels cycle through the data's, deterministically
-            c = self.conds[torch.arange(len(z), device=self.device) % len(self.conds)]
+    def __call__(self, family) -> dict[str, float]:
+        """Scalars `eval/<metric>` of the family's model now (`eval.n` samples, `eval.noise` noise)."""
         # Random noise from its own seed; the training's random streams are left as they were.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(0)
-            images = torch.cat([torch.from_numpy(to_uint8(G_ema(z[i:i + 64], None if c is None else c[i:i + 64],
-                                                                noise_mode=self.cfg.eval.noise))).permute(0, 3, 1, 2)
-                                for i in range(0, len(z), 64)])
+            images = family.evaluation_images(self.cfg.eval.n, self.cfg.eval.noise)
         results = self.evaluator(images)
         results.pop("_copying", None)
         return {f"eval/{name}": float(m["value"]) for name, m in results.items()}

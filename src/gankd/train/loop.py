@@ -1,32 +1,30 @@
-"""The training loop: one function over the phases G_main, G_reg, D_main and D_reg.
+"""The training loop: one function over the phases a model family declares, for every method.
 
-Each step: G_main (adversarial loss of fakes), G_reg every `loss.pl_interval` steps when the
-path-length weight is set, D_main (reals vs fakes), D_reg every `loss.r1_interval` steps (lazy
-R1); then the G_ema update and the augmentation's adjustment. Every phase's loss is a dict of
-named terms: the loop's own (`adv`, `adv_real`, `adv_fake`, `r1`, `pl`) plus whatever the recipe
-adds; they are summed, checked for finiteness, logged as `loss/<phase>/<term>`, and optimized.
-Lazy regularization scales a phase by its interval and Adam's lr and betas by interval/(interval+1)
-(StyleGAN2, appendix B). The loop never asks which method runs.
+Each step runs the family's due phases in order (for StyleGAN2's latent family: G_main, G_reg
+every `loss.pl_interval` steps, D_main, D_reg every `loss.r1_interval` steps); then the family's
+end of step (G_ema) and the augmentation's adjustment. Every phase's loss is a dict of named
+terms: the family's own (`adv`, `adv_real`, `adv_fake`, `r1`, `pl`) plus whatever the recipe adds;
+they are summed, checked for finiteness, logged as `loss/<phase>/<term>`, and optimized by the
+phase's optimizer, one per key of the recipe's `trainable`. Lazy regularization scales a phase by
+its interval and Adam's lr and betas by interval/(interval+1) (StyleGAN2, appendix B). The loop
+never asks which family or method runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gankd.config import TrainConfig, to_yaml
 from gankd.data.augment import make_augment
-from gankd.data.dataset import ImageDataset
-from gankd.data.spec import open_source
 from gankd.errors import TrainingError
+from gankd.families import FAMILIES
 from gankd.fileio import atomic_write
-from gankd.generate import seed_latents
-from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
-from gankd.methods import DataInfo, Nets, PhaseData, recipe_class
+from gankd.methods import Nets, recipe_class
 from gankd.progress import progress
 from gankd.runs import CONFIG, checkpoints
 from gankd.train.batches import StepBatches
@@ -34,10 +32,6 @@ from gankd.train.dist import Dist
 from gankd.train.evaluation import RunEvaluator
 from gankd.train.log import RunLog
 from gankd.train.state import load_training_state, restore, rng_state, save_training_state, seed_streams
-
-SAMPLES = 36  # fixed latents shown in every sample grid
-W_AVG_BETA = 0.995  # G.w_avg tracks the mean w, for truncation
-
 
 @dataclass
 class TrainResult:
@@ -51,35 +45,32 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     """Train (or go on training from the checkpoint `resume`) until `cfg.steps`; rank 0 writes
     `run_dir` (config.yaml, metrics, samples, checkpoints)."""
     dev = dist.device
-    data = ImageDataset(open_source(cfg.data), cfg.res, cfg.channels, upscale=cfg.upscale)
-    c_dim, per_rank = data.cond_dim, cfg.batch // dist.world  # divisible: checked by train.run
+    family_class = FAMILIES[recipe_class(cfg.method).family]
+    data = family_class.dataset(cfg)
 
     torch.manual_seed(cfg.seed)  # the same initial networks on every rank, whatever their number
     recipe = recipe_class(cfg.method)(cfg)
-    nets = recipe.build(DataInfo(data.channels, c_dim, len(data), data))
+    nets = recipe.build(family_class.data_info(data))
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    for net in [nets.G, nets.D, nets.G_ema, *nets.frozen.values(), *nets.aux.values()]:
+    for net in nets.all():
         net.to(dev)
         for t in [*net.parameters(), *net.buffers()]:  # Module.to(memory_format) rejects 5-D weights
             if t.dim() == 4:
                 t.data = t.data.contiguous(memory_format=memory)
-    nets.G.train(), nets.D.train(), nets.G_ema.eval()
+    nets.train_mode()
     trainable = recipe.trainable(nets)
-    G, D, G_ema = nets.G, nets.D, nets.G_ema
 
-    gamma, loss_kind = cfg.r1_gamma(), cfg.loss.kind
-    intervals = {"G": cfg.loss.pl_interval if cfg.loss.pl_weight else 0, "D": cfg.loss.r1_interval if gamma else 0}
-    optimizers = {name: _adam(trainable[name], lr, intervals[name], cfg)
-                  for name, lr in (("G", cfg.optim.g_lr), ("D", cfg.optim.d_lr))}
     augment = make_augment(cfg.augment, cfg.batch)
-    path_length = PathLength(cfg.loss.pl_decay).to(dev)
-    parts = {"augment": augment, "path_length": path_length, "recipe": recipe}
+    family = family_class(cfg, nets, recipe, data, augment, dist, memory)
+    phases = family.phases()
+    lazy = {p.optimizer: p.every for p in phases if p.lazy}
+    optimizers = {name: _adam(params, getattr(cfg.optim, f"{name.lower()}_lr"), lazy.get(name, 0), cfg)
+                  for name, params in trainable.items()}
+    parts = {"augment": augment, **family.parts(), "recipe": recipe}
 
-    conds = torch.from_numpy(np.stack([data.source.cond(i) for i in range(len(data))])).float().to(dev) \
-        if c_dim else None  # the labels fakes are drawn with
     # Before seeding: building the feature extractor draws random initial weights, and whether a
     # run is evaluated must not change its training randomness.
-    evaluator = RunEvaluator(cfg, run_dir, data.channels, dev, conds) if cfg.eval.every and dist.main else None
+    evaluator = RunEvaluator(cfg, run_dir, data.channels, dev) if cfg.eval.every and dist.main else None
 
     step = images = 0
     last_checkpoint = None
@@ -88,31 +79,20 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         step, images = restore(ckpt, nets, optimizers, parts, dist.rank, dist.world)
         last_checkpoint = resume
     else:
-        dist.broadcast([G, D, G_ema])
+        dist.broadcast(list(nets.trained().values()))
         seed_streams(cfg.seed, dist.rank)
-
-    def latents(n: int):
-        z = torch.randn(n, G.cfg.z_dim, device=dev)
-        return z, (conds[torch.randint(len(conds), (n,), device=dev)] if c_dim else None)
-
-    # The grids show seeds 0-35 as `gankd generate` draws them. Not torch.randn seeded with
-    # cfg.seed: that stream also initialised the networks, so those latents would equal rows of
-    # the first mapping layer's weights and map far from every typical w.
-    sample_z = seed_latents(range(SAMPLES), G.cfg.z_dim).to(dev)
-    fixed = torch.Generator().manual_seed(cfg.seed)
-    sample_c = conds[torch.randint(len(conds), (SAMPLES,), generator=fixed).to(dev)] if c_dim else None
 
     if dist.main:  # only now: bad data, a bad source or bad eval settings leave nothing behind
         atomic_write(run_dir / CONFIG, to_yaml(cfg).encode())
     log = RunLog(run_dir, step, enabled=dist.main)
     if dist.main and resume is None:
-        log.samples(0, _generate(G_ema, sample_z, sample_c))
+        log.samples(0, family.grid())
     batches = StepBatches(len(data), cfg.batch, cfg.seed, dist.rank, dist.world, start=step, stop=cfg.steps)
     loader = torch.utils.data.DataLoader(  # its own generator: starting it must not draw from the global one
-        data, batch_sampler=batches, num_workers=0 if data.images is not None else data.workers,
+        data, batch_sampler=batches, num_workers=0 if data.in_memory else data.workers,
         pin_memory=dev.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed))
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    all_params = [p for net in (G, D, *nets.aux.values()) for p in net.parameters()]
+    all_params = [p for net in nets.learning() for p in net.parameters()]
 
     def train_only(name: str) -> None:
         for p in all_params:
@@ -121,9 +101,6 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             p.requires_grad_(True)
 
     values: dict[str, float] = {}
-
-    def styles(z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        return mix_styles(G, z, c, cfg.loss.style_mixing if recipe.style_mixing(step) else 0.0)
 
     def optimize(name: str, phase: str, terms: dict[str, torch.Tensor], gain: int = 1) -> None:
         total = sum(terms.values())
@@ -139,69 +116,24 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         values.update({f"loss/{phase}/{k}": float(v.detach()) for k, v in terms.items()})
 
     logged = (time.perf_counter(), step)  # (time, step) of the last metrics line
-    for real, real_c in progress(loader, "training", total=len(batches), unit="step"):
-        real = real.to(dev, memory_format=memory, non_blocking=True)
-        real_c = real_c.to(dev) if c_dim else None
-        if cfg.mirror:
-            real = random_flips(real)
+    for item in progress(loader, "training", total=len(batches), unit="step"):
+        batch = family.batch(item)
         values.clear()
-
-        # G_main: make D call fakes real.
-        train_only("G")
-        z, c = recipe.latents(step, *latents(per_rank))
-        with autocast:
-            ws = styles(z, c)
-            fake, fake_features = G.synthesis(ws, return_features=True)
-            fake_input = augment(fake)
-            logits_fake, d_fake_features = D(fake_input, c, return_features=True)
-            info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features,
-                             d_fake_input=fake_input)
-            adv_fake = recipe.adversarial_logits(step, logits_fake, d_fake_features)
-            terms = {"adv": generator_loss(adv_fake, loss_kind), **recipe.losses("G_main", info)}
-        optimize("G", "G_main", terms)
-        with torch.no_grad():  # from the first latent's w
-            w = ws if ws.ndim == 2 else ws[:, 0]
-            G.w_avg.copy_(dist.mean(w.detach().float().mean(0)).lerp(G.w_avg, W_AVG_BETA))
-
-        # G_reg: path-length regularization on a smaller batch, in fp32.
-        if intervals["G"] and step % intervals["G"] == 0:
-            z, c = latents(max(per_rank // cfg.loss.pl_batch_shrink, 1))
-            ws = styles(z, c)
-            ws = ws[:, None].repeat(1, G.num_ws, 1) if ws.ndim == 2 else ws
-            fake = G.synthesis(ws)
-            penalty = path_length(fake, ws, dist.mean)
-            info = PhaseData(step, nets, real, real_c, z, c, fake)
-            optimize("G", "G_reg", {"pl": penalty.mean() * cfg.loss.pl_weight, **recipe.losses("G_reg", info)},
-                     gain=intervals["G"])
-
-        # D_main: reals real, fakes fake.
-        train_only("D")
-        z, c = recipe.latents(step, *latents(per_rank))
-        with autocast:
-            with torch.no_grad():
-                fake, fake_features = G.synthesis(styles(z, c), return_features=True)
-            fake_input, real_input = augment(fake), augment(real)
-            logits_fake, d_fake_features = D(fake_input, c, return_features=True)
-            logits_real, d_real_features = D(real_input, real_c, return_features=True)
-            augment.observe(logits_real)
-            info = PhaseData(step, nets, real, real_c, z, c, fake, fake_features, logits_fake, d_fake_features,
-                             logits_real, d_real_features, fake_input, real_input)
-            adv_real = recipe.adversarial_logits(step, logits_real, d_real_features)
-            adv_fake = recipe.adversarial_logits(step, logits_fake, d_fake_features)
-            terms = {**discriminator_loss(adv_real, adv_fake, loss_kind), **recipe.losses("D_main", info)}
-        optimize("D", "D_main", terms)
-
-        # D_reg: lazy R1 on the augmented reals, in fp32.
-        if intervals["D"] and step % intervals["D"] == 0:
-            aug_real = augment(real).detach().requires_grad_(True)
-            logits_real = D(aug_real, real_c)
-            info = PhaseData(step, nets, real, real_c, logits_real=logits_real)
-            optimize("D", "D_reg", {"r1": r1_penalty(logits_real, aug_real).mean() * (gamma / 2),
-                                    **recipe.losses("D_reg", info)}, gain=intervals["D"])
+        if cfg.optim.decay_from is not None:
+            set_rates(optimizers, learning_rate_factor(step, cfg))
+        for phase in phases:
+            if not phase.due(step):
+                continue
+            train_only(phase.optimizer)
+            with autocast if phase.autocast else contextlib.nullcontext():
+                terms, info = family.terms(phase.name, step, batch)
+                terms.update(recipe.losses(phase.name, info))
+            optimize(phase.optimizer, phase.name, terms, gain=phase.gain)
+            family.after(phase.name)
 
         step += 1
         images += cfg.batch
-        _update_ema(G_ema, G, cfg, images)
+        family.end_step(step, images)
         augment.end_step(step, dist.sum)
 
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -212,9 +144,9 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             logged = (now, step)
             log.scalars(step, {**scalars, "kimg": images / 1000, "augment/p": augment.p, **timing})
         if step % cfg.sample_every == 0 or step == cfg.steps:
-            log.samples(step, _generate(G_ema, sample_z, sample_c))
+            log.samples(step, family.grid())
         if evaluator and (step % cfg.eval.every == 0 or step == cfg.steps):
-            scores = evaluator(G_ema)
+            scores = evaluator(family)
             log.scalars(step, scores)
             evaluator.keep_best(scores, step, nets)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -229,46 +161,23 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     return TrainResult(run_dir, found[-1][1] if found else None, step, nets)
 
 
-def mix_styles(G, z: torch.Tensor, c: torch.Tensor | None, probability: float) -> torch.Tensor:
-    """w [B, w_dim] of z; with `probability`, the batch mixes in a second latent's w from a random
-    layer on: [B, num_ws, w_dim] (StyleGAN2's mixing regularization). Draws no random numbers when
-    `probability` is 0, so runs without mixing are as before."""
-    ws = G.mapping(z, c)
-    if not probability or float(torch.rand(())) >= probability:
-        return ws
-    cutoff = int(torch.randint(1, G.num_ws, ()))
-    mixed = ws[:, None].repeat(1, G.num_ws, 1)
-    mixed[:, cutoff:] = G.mapping(torch.randn_like(z), c)[:, None]
-    return mixed
-
-
-def random_flips(images: torch.Tensor) -> torch.Tensor:
-    """Each image x-flipped with probability 1/2 (NVlabs' --mirror, drawn per step)."""
-    flip = torch.rand(len(images), 1, 1, 1, device=images.device) < 0.5
-    return torch.where(flip, images.flip(3), images)
-
-
 def _adam(params, lr: float, reg_interval: int, cfg: TrainConfig) -> torch.optim.Adam:
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-    return torch.optim.Adam(params, lr=lr * ratio, betas=(cfg.optim.beta1 ** ratio, cfg.optim.beta2 ** ratio),
-                            eps=cfg.optim.eps)
+    optimizer = torch.optim.Adam(params, lr=lr * ratio, betas=(cfg.optim.beta1 ** ratio, cfg.optim.beta2 ** ratio),
+                                 eps=cfg.optim.eps)
+    for group in optimizer.param_groups:
+        group["base_lr"] = group["lr"]
+    return optimizer
 
 
-@torch.no_grad()
-def _update_ema(G_ema, G, cfg: TrainConfig, images: int) -> None:
-    """G_ema <- beta G_ema + (1 - beta) G: beta = ema.decay per step if set, else from the half-life
-    ema.kimg (ramped up early on); buffers copied."""
-    half_life = cfg.ema.kimg * 1000
-    if cfg.ema.rampup is not None:
-        half_life = min(half_life, images * cfg.ema.rampup)
-    beta = cfg.ema.decay if cfg.ema.decay is not None else 0.5 ** (cfg.batch / max(half_life, 1e-8))
-    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-        p_ema.copy_(p.detach().lerp(p_ema, beta))
-    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-        b_ema.copy_(b)
+def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
+    """1 until `optim.decay_from` of the steps, then linearly down to 0 at the last step (pix2pix's and
+    CycleGAN's `linear` policy: the rate of step s is lr * (1 - max(0, s - start) / (steps - start)))."""
+    start = int(cfg.optim.decay_from * cfg.steps)
+    return 1.0 - max(0, step - start) / max(cfg.steps - start, 1)
 
 
-@torch.no_grad()
-def _generate(G, z: torch.Tensor, c: torch.Tensor | None, batch: int = 12) -> torch.Tensor:
-    return torch.cat([G(z[i:i + batch], None if c is None else c[i:i + batch], noise_mode="const").float().cpu()
-                      for i in range(0, len(z), batch)])
+def set_rates(optimizers: dict, factor: float) -> None:
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor

@@ -71,7 +71,8 @@ def save_training_state(run_dir: Path, step: int, images: int, cfg, nets, optimi
     `parts` are objects with state_dict() (augmentation, regularizers, the recipe), by name."""
     tensors, training = {}, {"step": step, "images": images, "config": cfg.to_dict(), "optim": {}, "parts": {},
                              "rng": [], "threads": torch.get_num_threads(),
-                             "device": next(nets.G.parameters()).device.type, "teachers": parts["recipe"].teachers()}
+                             "device": next(nets.all()[0].parameters()).device.type,
+                             "teachers": parts["recipe"].teachers()}
     for name, opt in optimizers.items():
         sd, values = opt.state_dict(), {}
         for index, entry in sd["state"].items():

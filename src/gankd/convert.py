@@ -25,6 +25,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str | None = Non
     if dst.exists() and dst.resolve() == src.resolve():
         raise CheckpointError(f"{dst}: the same file as the source; choose another path")
     ckpt = load_checkpoint(src)
+    if target == "rosinality":
+        ckpt.require("latent", "conversion to rosinality's StyleGAN2 format")
     nets = {role: ckpt.network(role) for role in ckpt.roles}
     if target == "rosinality":
         atomic_write(dst, rosinality.write(nets, dst))

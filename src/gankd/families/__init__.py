@@ -1,0 +1,11 @@
+"""Model families: the registry a recipe names its family in (`Recipe.family`)."""
+
+from __future__ import annotations
+
+from gankd.families.base import Family, Phase
+from gankd.families.latent import LatentFamily
+from gankd.families.translation import TranslationFamily
+
+FAMILIES: dict[str, type[Family]] = {cls.name: cls for cls in (LatentFamily, TranslationFamily)}
+
+__all__ = ["FAMILIES", "Family", "LatentFamily", "Phase", "TranslationFamily"]
