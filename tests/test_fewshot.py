@@ -203,6 +203,11 @@ def test_bench_fewshot_tables_pictures_commands_and_resume(source, run_cli, tmp_
     run_config = load_checkpoint(out / "runs" / "country" / "d3t" / "seed0" / "run").meta["training"]
     assert run_config["threads"] == pinned == run_config["config"]["threads"]
     assert (out / "country.png").stat().st_size > 0
+    # Runs in parallel processes compute what one process computes.
+    code, _, err = run_cli(*args[:args.index("--out")], "--out", tmp_path / "parallel", "--jobs", "2",
+                           "--threads", str(pinned), *args[args.index("--out") + 2:])
+    assert code == 0, err
+    assert list(__import__("csv").DictReader((tmp_path / "parallel" / "results.csv").open())) == rows
     stamp = (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime
     assert run_cli(*args)[0] == 0  # a finished bench is read back, not rerun
     assert (out / "runs" / "country" / "d3t" / "seed1" / "eval-step-2" / "metrics.json").stat().st_mtime == stamp

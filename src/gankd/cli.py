@@ -220,12 +220,14 @@ def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="
                   eval_samples: int = typer.Option(1000, "--eval-n", help="samples per final evaluation"),
                   out: Path = typer.Option(Path("bench-fewshot"), help="folder (an unfinished bench resumes)"),
                   threads: Optional[int] = typer.Option(None, help="CPU threads of every run, pinned in the bench "
-                                                                   "folder [default: torch's now; resumed: the folder's]")
+                                                                   "folder [default: torch's now / jobs; resumed: the "
+                                                                   "folder's]"),
+                  jobs: int = typer.Option(1, help="runs at a time, each in its own process (2 cores: --jobs 2)")
                   ) -> None:
     """Few-shot benchmark: every method on every built-in target with several seeds; tables and pictures."""
     from gankd.bench.fewshot import bench_fewshot as run
 
-    folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples, threads)
+    folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples, threads, jobs)
     say((folder / "results.md").read_text().rstrip())
     say(f"{folder}: results.md, results.csv, commands.txt, one picture per target")
 

@@ -40,7 +40,8 @@ def report_markdown(reports: dict[str, dict], steps: int) -> str:
         f"Source `{SOURCE}` (trained without the animals), target `{TARGET}`: 10 shots in "
         f"`split-animals/train`, {first['reference_images']} held-out animals as the reference. "
         f"Adaptation: `gankd adapt` defaults, {steps} steps per method, one training seed (0); results "
-        "vary widely between seeds (gankd's docs/results-fewshot.md has 3 seeds on 3 targets).", "",
+        "vary widely between seeds (gankd's docs/results-fewshot.md has 5 seeds on 3 targets and paired "
+        "tests).", "",
         "![shots, then samples of each generator from seeds 0-9](comparison.png)", "",
         f"Scores of {first['samples']} samples against the held-out animals. Lower is better for FID and KID; "
         "higher for precision, recall and intra-LPIPS (diversity); copying C_T below -3 flags copies of "

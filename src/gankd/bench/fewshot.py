@@ -65,7 +65,8 @@ def summarize(reports: dict[tuple[str, str], list[dict]]) -> list[dict]:
     """One row per (target, method): mean and sample standard deviation over seeds of each metric."""
     rows = []
     for (target, method), runs in reports.items():
-        row = {"target": target, "method": method, "seeds": len(runs)}
+        row = {"target": target, "method": method, "seeds": len(runs), "features": runs[0].get("features"),
+               "noise": runs[0].get("noise")}  # what every number of the row was computed with
         for metric in REPORTED:
             values = [r["metrics"][metric]["value"] for r in runs if metric in r["metrics"]]
             values = [v for v in values if v is not None and np.isfinite(v)]
@@ -89,7 +90,9 @@ def paired_tests(reports: dict[tuple[str, str], list[dict]], methods: list[str])
                      for ra, rb in zip(runs, reports[(target, b)])]
             nonzero = [d for d in diffs if d != 0]
             lower = sum(d < 0 for d in nonzero)
-            rows.append({"a": a, "b": b, "metric": metric, "pairs": len(diffs), "a_lower": lower,
+            first = next(runs[0] for (target, method), runs in reports.items() if method == a)
+            rows.append({"a": a, "b": b, "metric": metric, "features": first.get("features"),
+                         "noise": first.get("noise"), "pairs": len(diffs), "a_lower": lower,
                          "mean_diff": statistics.fmean(diffs) if diffs else float("nan"),
                          "wilcoxon_p": float(stats.wilcoxon(nonzero).pvalue) if nonzero else 1.0,
                          "sign_p": float(stats.binomtest(lower, len(nonzero)).pvalue) if nonzero else 1.0})
@@ -171,7 +174,12 @@ def settings_for(method: str, settings: list[str], methods) -> list[str]:
 
 def bench_fewshot(methods: str | None = None, targets: str | None = None, seeds: int = 5,
                   source: str = "builtin:emoji32", shots: int = 10, out: str | os.PathLike = "bench-fewshot",
-                  settings: list[str] | None = None, eval_samples: int = 1000, threads: int | None = None) -> Path:
+                  settings: list[str] | None = None, eval_samples: int = 1000, threads: int | None = None,
+                  jobs: int = 1) -> Path:
+    """`jobs` runs at a time, each in its own process; a new bench's default threads share the cores
+    among them. Results do not depend on `jobs` (each run is a function of its seed and threads)."""
+    import torch
+
     from gankd.adapt import check_eval_n
     from gankd.fileio import check_new_dir
     from gankd.lock import FolderLock
@@ -184,6 +192,8 @@ def bench_fewshot(methods: str | None = None, targets: str | None = None, seeds:
         raise GankdError("--seeds must be at least 1")
     if threads is not None and threads < 1:
         raise GankdError("--threads must be at least 1")
+    if jobs < 1:
+        raise GankdError("--jobs must be at least 1")
     check_eval_n(eval_samples)
     out = Path(out)
     if not (out / BENCH_FILE).is_file():
@@ -191,36 +201,54 @@ def bench_fewshot(methods: str | None = None, targets: str | None = None, seeds:
     with FolderLock(out, "gankd bench fewshot"):
         settings = ["eval.every=0", *(settings or [])]  # each run is evaluated once, at its end
         threads = open_bench(out, {"source": source, "shots": shots, "settings": settings,
-                                   "eval_samples": eval_samples}, threads)
+                                   "eval_samples": eval_samples}, threads or max(1, torch.get_num_threads() // jobs))
         return run_bench(out, method_list, target_list, seeds, source, shots, [f"threads={threads}", *settings],
-                         eval_samples)
+                         eval_samples, jobs)
+
+
+def adapt_run(run: Path, source: str, split: Path, shots: int, method: str, settings: list[str], seed: int,
+              eval_samples: int) -> dict:
+    """One bench run's final report (top-level, so that a worker process can run it)."""
+    from gankd.adapt import adapt
+
+    return run_once(run, lambda: adapt(source, str(split), shots, method, run, None, settings, seed, None,
+                                       eval_samples), eval_samples)
 
 
 def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: int, source: str, shots: int,
-              settings: list[str], eval_samples: int) -> Path:
-    """Every (target, method, seed) run in a locked bench folder, then the tables and pictures."""
-    from gankd.adapt import adapt
+              settings: list[str], eval_samples: int, jobs: int = 1) -> Path:
+    """Every (target, method, seed) run in a locked bench folder, `jobs` at a time, then the tables
+    and pictures."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from gankd.comparison import comparison_picture
     from gankd.methods import RECIPES
     from gankd.fileio import atomic_write
     from gankd.images import save_png
 
-    commands, reports, pictures = [], {}, {}
+    commands, runs = [], {}
+    splits = {target: fixed_split(target, shots, out / "splits" / target) for target in target_list}
+    for target, method in itertools.product(target_list, method_list):
+        own = settings_for(method, settings, RECIPES)
+        for seed in range(seeds):
+            run = out / "runs" / target / method / f"seed{seed}"
+            commands.append(f"gankd adapt --source {source} --target {splits[target]} --method {method} --seed {seed} "
+                            f"--eval-n {eval_samples} --out {run} {' '.join(own)}".rstrip())
+            runs[(target, method, seed)] = (run, source, splits[target], shots, method, own, seed, eval_samples)
+    if jobs == 1:
+        done = {key: adapt_run(*args) for key, args in runs.items()}
+    else:  # spawned workers: no forked torch state; each run sets its own thread count
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {key: pool.submit(adapt_run, *args) for key, args in runs.items()}
+            done = {key: future.result() for key, future in futures.items()}
+    reports, pictures = {}, {}
     for target in target_list:
-        split = fixed_split(target, shots, out / "splits" / target)
         reports[(target, "source")] = []  # the unadapted source: the row every method must beat, first
         for method in method_list:
-            own = settings_for(method, settings, RECIPES)
-            for seed in range(seeds):
-                run = out / "runs" / target / method / f"seed{seed}"
-                commands.append(f"gankd adapt --source {source} --target {split} --method {method} --seed {seed} "
-                                f"--eval-n {eval_samples} --out {run} {' '.join(own)}".rstrip())
-                report = run_once(run, lambda: adapt(source, str(split), shots, method, run, None, own, seed, None,
-                                                     eval_samples), eval_samples)
-                reports.setdefault((target, method), []).append(report)
-                if seed == 0:
-                    pictures.setdefault(target, {"source": source})[method] = Path(report["target_path"])
-        reports[(target, "source")].append(evaluate_source(source, split, out / "runs" / target / "source",
+            reports[(target, method)] = [done[(target, method, seed)] for seed in range(seeds)]
+            pictures.setdefault(target, {"source": source})[method] = Path(done[(target, method, 0)]["target_path"])
+        reports[(target, "source")].append(evaluate_source(source, splits[target], out / "runs" / target / "source",
                                                            pictures[target][method_list[0]], eval_samples, commands))
     rows, tests = summarize(reports), paired_tests(reports, method_list)
     first = reports[(target_list[0], method_list[0])][0]
