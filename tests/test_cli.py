@@ -191,5 +191,18 @@ def test_generate_renders_the_latents_of_a_projection(run_cli, ckpt, tmp_path):
                               np.asarray(Image.open(tmp_path / "p" / "reconstructions" / name)))
     assert_one_line_error(*run_cli("generate", ckpt, "--latents", tmp_path / "p" / "latents.safetensors",
                                    "--seeds", "1", "--grid", tmp_path / "x.png")[::2], "not both")
+    # Fixed latents stored in a checkpoint as its prior: seed i renders row i.
+    from gankd.checkpoint import load_checkpoint, save_checkpoint
+    from gankd.priors import Latents
+
+    latents = Latents.read(tmp_path / "p" / "latents.safetensors")
+    save_checkpoint(tmp_path / "fixed.safetensors", {"G_ema": load_checkpoint(ckpt).generator()}, prior=latents)
+    code, _, err = run_cli("generate", tmp_path / "fixed.safetensors", "--seeds", "1,0", "--outdir", tmp_path / "f")
+    assert code == 0, err
+    for seed, name in ((0, latents.names[0]), (1, latents.names[1])):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "f" / f"seed{seed:04d}.png")),
+                              np.asarray(Image.open(tmp_path / "g" / f"{name}.png")))
+    assert_one_line_error(*run_cli("generate", tmp_path / "fixed.safetensors", "--seeds", "2",
+                                   "--grid", tmp_path / "y.png")[::2], "seed 2 names no latent: there are 2")
     assert_one_line_error(*run_cli("generate", "builtin:emoji32", "--latents", tmp_path / "p" / "latents.safetensors",
                                    "--grid", tmp_path / "x.png")[::2], "this generator takes 8 of 256")

@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from safetensors import safe_open
 
@@ -113,4 +114,39 @@ def test_training_evaluates_logs_and_keeps_the_best(tmp_path, run_cli):
     code, _, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24", "--out", tmp_path / "e")
     assert code == 0, err
     assert report(tmp_path / "e")["target_path"].endswith("step-0000004.safetensors")
-    assert report(tmp_path / "e")["metrics"]["kid"]["value"] == pytest.approx(evals[-1]["eval/kid"])
+    assert report(tmp_path / "e")["metrics"]["kid"]["value"] == evals[-1]["eval/kid"]  # the same samples, exactly
+
+
+def test_a_recipes_prior_reaches_every_sampler(tmp_path, run_cli, monkeypatch):
+    """A prior a recipe returns is stored in its checkpoints and is what training-time evaluation,
+    `gankd evaluate` and `gankd generate` draw from."""
+    from test_train import DATA as DATA_OF_TINY, TINY
+
+    from gankd.generate import sample
+    from gankd.images import to_uint8
+    from gankd.methods.base import Recipe
+    from gankd.priors import PRIORS, Normal, seed_latents
+
+    class Negated(Normal):  # -z: samples unlike the default prior's (G normalises z, so not 2z)
+        kind = "negated"
+
+        def inputs(self, seeds, G):
+            return {"z": -seed_latents(seeds, G.cfg.z_dim)}
+
+    monkeypatch.setitem(PRIORS, "negated", Negated)
+    monkeypatch.setattr(Recipe, "prior", lambda self: Negated())
+    run = tmp_path / "run"
+    train(overrides=[*TINY, "steps=2", "eval.every=2", "eval.n=24", "eval.metrics=kid"], out=run)
+    trained = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["eval/kid"]
+    ckpt = load_checkpoint(run / "checkpoints" / "step-0000002.safetensors")
+    assert ckpt.meta["prior"] == {"kind": "negated", "values": {}} and isinstance(ckpt.prior(), Negated)
+    G = ckpt.generator()
+    expected = to_uint8(G(-seed_latents(range(4), G.cfg.z_dim), None, noise_mode="const"))
+    assert np.array_equal(sample(ckpt.path, [0, 1, 2, 3]), expected)
+    assert not np.array_equal(sample(ckpt.path, [0, 1, 2, 3], prior=Normal()), expected)
+    code, out, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24",
+                             "--out", tmp_path / "e")
+    assert code == 0, err
+    assert report(tmp_path / "e")["metrics"]["kid"]["value"] == trained
+    code, out, _ = run_cli("info", ckpt.path)
+    assert code == 0 and "its stored prior (negated)" in out

@@ -26,6 +26,7 @@ from gankd.models import resolve_checkpoint
 from gankd.nets import ARCHITECTURES
 
 FORMAT, VERSION = "gankd", 1
+PRIOR = "prior."  # tensor names of a stored prior
 
 
 @dataclass
@@ -76,11 +77,24 @@ class Checkpoint:
         """The generator to sample from: G_ema when present, else G."""
         return self.network("G_ema" if "G_ema" in self.roles else "G")
 
+    def prior(self):
+        """The prior its samples come from (`gankd.priors`): the stored one, else the seeded normal."""
+        from gankd.priors import PRIORS, Normal
+
+        stored = self.meta.get("prior")
+        if stored is None:
+            return Normal()
+        if stored.get("kind") not in PRIORS:
+            raise CheckpointError(f"{self.path}: unknown prior {stored.get('kind')!r} (a newer gankd?)")
+        tensors = {k[len(PRIOR):]: v for k, v in self.tensors.items() if k.startswith(PRIOR)}
+        return PRIORS[stored["kind"]].from_state(tensors, stored.get("values", {}))
+
 
 def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], force: bool = False,
-                    state: dict[str, torch.Tensor] | None = None, **facts) -> Path:
-    """Write networks, other named tensors (`state`: optimizer moments, RNG states, ...) and
-    JSON-serialisable facts (step, data, training state) atomically to one file."""
+                    state: dict[str, torch.Tensor] | None = None, prior=None, **facts) -> Path:
+    """Write networks, other named tensors (`state`: optimizer moments, RNG states, ...), the prior
+    samples come from (None: the default) and JSON-serialisable facts (step, data, training state)
+    atomically to one file."""
     from safetensors.torch import save
 
     path = new_file(path, force=force)
@@ -97,6 +111,10 @@ def save_checkpoint(path: str | os.PathLike, nets: dict[str, nn.Module], force: 
     if clashes:
         raise ValueError(f"state tensor names must not start with a network role: {clashes[:3]}")
     tensors.update({k: v.detach().cpu().contiguous() for k, v in (state or {}).items()})
+    if prior is not None:
+        prior_tensors, values = prior.state()
+        meta["prior"] = {"kind": prior.kind, "values": values}
+        tensors.update({PRIOR + k: v.detach().cpu().contiguous() for k, v in prior_tensors.items()})
     atomic_write(path, save(tensors, metadata={FORMAT: json.dumps(meta)}))
     return path
 
@@ -161,8 +179,10 @@ def describe(path: str | os.PathLike) -> dict:
     cfg, architecture = ckpt.config, ckpt.architecture
     with torch.device("meta"):  # build without memory to count parameters
         params = {role: sum(p.numel() for p in architecture.networks[role](cfg).parameters()) for role in meta["roles"]}
-    skip = ("format", "version", "arch", "config", "roles", "source format", "training")
+    skip = ("format", "version", "arch", "config", "roles", "source format", "training", "prior")
     facts = {k: v for k, v in meta.items() if k not in skip}
+    if "prior" in meta:
+        facts["samples from"] = f"its stored prior ({meta['prior']['kind']})"
     if "training" in meta:
         facts["resumable"] = f"yes (method {meta['training']['config']['method']}; gankd train --resume {path})"
     discriminators = [r for r in meta["roles"] if r.startswith("D")]

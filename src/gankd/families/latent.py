@@ -5,10 +5,14 @@ probability `loss.style_mixing`, where the recipe allows it) and synthesis; D ju
 fakes and reals. Phases: G_main (non-saturating or hinge), G_reg (path length, lazy), D_main,
 D_reg (R1, lazy). G's running w average (for truncation) follows each G_main; G_ema follows G
 after every step (half-life `ema.kimg` or a fixed `ema.decay`). Reals are x-flipped at random with
-`mirror`. Samples are drawn from seeds as NVlabs' `generate.py` draws them.
+`mirror`. Every sample (grids, evaluation here and in `gankd evaluate`, `gankd generate`, the
+comparison pictures) goes through `render`: seeds -> the recipe's prior (NVlabs' seeded z by
+default) -> G.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -20,14 +24,31 @@ from gankd.families.base import Family, Phase
 from gankd.images import to_uint8
 from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods.base import DataInfo, PhaseData
+from gankd.priors import Normal, Prior
 
 SAMPLES = 36  # fixed latents shown in every sample grid
 W_AVG_BETA = 0.995  # G.w_avg tracks the mean w, for truncation
 
 
-def seed_latents(seeds, z_dim: int) -> torch.Tensor:
-    """One z per seed from numpy's RandomState, as NVlabs' generate.py draws them."""
-    return torch.from_numpy(np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds])).float()
+@torch.no_grad()
+def render(G, seeds, prior: Prior | None = None, c: torch.Tensor | None = None, truncation: float = 1.0,
+           noise_mode: str = "random", batch_size: int = 64) -> Iterator[torch.Tensor]:
+    """G's images (float, about [-1, 1]) for `seeds`, a batch at a time: each seed's inputs from the
+    prior (default: NVlabs' seeded z), labels from the prior or from `c` (one row per seed). Random
+    noise is seeded by each batch's first seed, outside the caller's random streams, so equal seeds
+    and batch size give equal images in every command."""
+    prior, seeds = prior or Normal(), list(seeds)
+    device = next(G.parameters()).device
+    for start in range(0, len(seeds), batch_size):
+        part = seeds[start:start + batch_size]
+        inputs = {k: v.to(device) for k, v in prior.inputs(part, G).items()}
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(part[0])
+            if "ws" in inputs:
+                yield G.synthesis(G.w_avg.lerp(inputs["ws"], truncation), noise_mode=noise_mode)
+            else:
+                labels = inputs.get("c", None if c is None else c[start:start + len(part)].to(device))
+                yield G(inputs["z"], labels, truncation_psi=truncation, noise_mode=noise_mode)
 
 
 def mix_styles(G, z: torch.Tensor, c: torch.Tensor | None, probability: float) -> torch.Tensor:
@@ -92,7 +113,6 @@ class LatentFamily(Family):
         # The grids show seeds 0-35 as `gankd generate` draws them. Not torch.randn seeded with
         # cfg.seed: that stream also initialised the networks, so those latents would equal rows of
         # the first mapping layer's weights and map far from every typical w.
-        self.sample_z = seed_latents(range(SAMPLES), nets.G.cfg.z_dim).to(self.dev)
         fixed = torch.Generator().manual_seed(cfg.seed)
         self.sample_c = self.conds[torch.randint(len(self.conds), (SAMPLES,), generator=fixed).to(self.dev)] \
             if self.c_dim else None
@@ -179,20 +199,13 @@ class LatentFamily(Family):
     def end_step(self, step: int, images: int) -> None:
         update_ema(self.nets.G_ema, self.nets.G, self.cfg, images)
 
-    @torch.no_grad()
-    def grid(self, batch: int = 12) -> torch.Tensor:
-        z, c, G = self.sample_z, self.sample_c, self.nets.G_ema
-        return torch.cat([G(z[i:i + batch], None if c is None else c[i:i + batch], noise_mode="const").float().cpu()
-                          for i in range(0, len(z), batch)])
+    def grid(self) -> torch.Tensor:
+        return torch.cat([images.float().cpu() for images in render(
+            self.nets.G_ema, range(SAMPLES), self.recipe.prior(), self.sample_c, noise_mode="const", batch_size=12)])
 
-    @torch.no_grad()
     def evaluation_images(self, n: int, noise: str) -> torch.Tensor:
-        """G_ema on seeds 0..n-1; labels cycle through the data's, deterministically."""
-        G_ema = self.nets.G_ema
-        z = seed_latents(list(range(n)), G_ema.cfg.z_dim).to(self.dev)
-        c = None
-        if self.conds is not None:
-            c = self.conds[torch.arange(len(z), device=self.dev) % len(self.conds)]
-        return torch.cat([torch.from_numpy(to_uint8(G_ema(z[i:i + 64], None if c is None else c[i:i + 64],
-                                                          noise_mode=noise))).permute(0, 3, 1, 2)
-                          for i in range(0, len(z), 64)])
+        """G_ema on seeds 0..n-1, as `gankd evaluate` samples a checkpoint; labels cycle through the
+        data's, deterministically."""
+        c = self.conds[torch.arange(n, device=self.dev) % len(self.conds)] if self.conds is not None else None
+        return torch.cat([torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2)
+                          for images in render(self.nets.G_ema, range(n), self.recipe.prior(), c, noise_mode=noise)])

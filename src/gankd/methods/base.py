@@ -162,6 +162,11 @@ class Recipe:
         to judge a model by its own teacher."""
         return []
 
+    def prior(self):
+        """The `gankd.priors.Prior` the model samples from, stored in every checkpoint; None: the
+        default seeded normal z. A method that learns where samples come from (DIP) returns its own."""
+        return None
+
     def state_dict(self) -> dict:
         """The recipe's own state for checkpoints: tensors, or values JSON can hold."""
         return {}

@@ -44,11 +44,9 @@ class RunEvaluator:
 
     def __call__(self, family) -> dict[str, float]:
         """Scalars `eval/<metric>` of the family's model now (`eval.n` samples, `eval.noise` noise)."""
-        # Random noise from its own seed; the training's random streams are left as they were.
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(0)
-            images = family.evaluation_images(self.cfg.eval.n, self.cfg.eval.noise)
-        results = self.evaluator(images)
+        # The samples `gankd evaluate` draws from a checkpoint of this step; the training's random
+        # streams are left as they were (render seeds noise in a fork of them).
+        results = self.evaluator(family.evaluation_images(self.cfg.eval.n, self.cfg.eval.noise))
         results.pop("_copying", None)
         return {f"eval/{name}": float(m["value"]) for name, m in results.items()}
 

@@ -87,8 +87,8 @@ def save_training_state(run_dir: Path, step: int, images: int, cfg, nets, optimi
         tensors.update({f"rng.{rank}.{k}": x for k, x in t.items()})
         training["rng"].append(v)
     path = checkpoint_path(run_dir, step)
-    save_checkpoint(path, nets.trained(), state=tensors, force=True, step=step, **{"images seen": images},
-                    data=cfg.data, method=cfg.method, training=training)
+    save_checkpoint(path, nets.trained(), state=tensors, force=True, prior=parts["recipe"].prior(), step=step,
+                    **{"images seen": images}, data=cfg.data, method=cfg.method, training=training)
     for _, old in checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
