@@ -148,25 +148,32 @@ def load_target(target: str | os.PathLike, n: int, seed: int, batch: int, device
     return uint8_images(source, res, 3, upscale)[:n], f"{target} ({min(n, len(source))} images)", str(target), None
 
 
-def translated_target(ckpt: str, ref: str, upscale: bool | None, device: str):
-    """(outputs, ground truth, description, reference source, training B source) of a translation
-    checkpoint on the test part of the task `ref` (a built-in task or a translation folder)."""
-    from gankd.checkpoint import load_checkpoint
+def test_pairs(ref: str, cfg, upscale: bool | None):
+    """(inputs in [-1, 1] [N, C_in, R, R], ground truth uint8 [N, C_out, R, R], the task) of the test
+    part of the task `ref` (a built-in task or a translation folder), for a model of config `cfg`."""
     from gankd.data.translation import TranslationDataset, open_translation
-    from gankd.families.translation import translate
 
-    model = load_checkpoint(ckpt).require("translation", "translation evaluation")
     task = open_translation(ref)
     if task.test is None:
         raise GankdError(f"{ref}: no test part (testA/ and testB/, or test/) to evaluate on")
-    cfg = model.config
     test = TranslationDataset(*task.test, True, cfg.resolution, upscale=upscale, in_channels=cfg.in_channels,
                               out_channels=cfg.out_channels)
-    G = model.network("G_AB" if "G_AB" in model.roles else "G").to(device)
-    inputs = torch.stack([test[i]["a"] for i in range(len(test))]).to(device)
-    outputs = torch.from_numpy(to_uint8(translate(G, inputs))).permute(0, 3, 1, 2).contiguous()
+    inputs = torch.stack([test[i]["a"] for i in range(len(test))])
     truth = test.b.images if test.b.in_memory else torch.stack([test.b.uint8(i) for i in range(len(test))])
-    return outputs, truth, f"{ckpt} on the {len(test)} test inputs of {ref}", task.test[1], task.train[1]
+    return inputs, truth, task
+
+
+def translated_target(ckpt: str, ref: str, upscale: bool | None, device: str):
+    """(outputs, ground truth, description, reference source, training B source) of a translation
+    checkpoint on the test part of the task `ref`."""
+    from gankd.checkpoint import load_checkpoint
+    from gankd.families.translation import translate
+
+    model = load_checkpoint(ckpt).require("translation", "translation evaluation")
+    inputs, truth, task = test_pairs(ref, model.config, upscale)
+    G = model.network("G_AB" if "G_AB" in model.roles else "G").to(device)
+    outputs = torch.from_numpy(to_uint8(translate(G, inputs.to(device)))).permute(0, 3, 1, 2).contiguous()
+    return outputs, truth, f"{ckpt} on the {len(inputs)} test inputs of {ref}", task.test[1], task.train[1]
 
 
 def copying_picture(images: torch.Tensor, train: torch.Tensor, distance: np.ndarray, index: np.ndarray,
