@@ -199,3 +199,18 @@ def test_translate_and_evaluate_a_translation_model_and_refuse_the_wrong_family(
              "translates one way only")
     one_line(*run_cli("translate", "builtin:emoji32", "glyphs-bold", "--out", tmp_path / "x")[::2],
              "a stylegan2 model (latent family)", "use gankd generate")
+
+
+def test_evaluation_during_training_of_a_translation_model_is_gankd_evaluate(tmp_path, run_cli):
+    train(overrides=["data=glyphs-bold", "method=pix2pix", "steps=2", "eval.every=2", "eval.metrics=kid,l1,psnr",
+                     *TINY], out=tmp_path / "run")
+    scores = next(line for line in logged(tmp_path / "run") if "eval/l1" in line)
+    code, _, err = run_cli("evaluate", tmp_path / "run", "--ref", "glyphs-bold", "--metrics", "kid,l1,psnr",
+                           "--out", tmp_path / "e")
+    assert code == 0, err
+    report = json.loads((tmp_path / "e" / "metrics.json").read_text())["metrics"]
+    assert {m: scores[f"eval/{m}"] for m in ("kid", "l1", "psnr")} == {m: report[m]["value"] for m in ("kid", "l1", "psnr")}
+    one_line(*run_cli("train", "--data", "glyphs-bold", "--out", tmp_path / "x", "method=pix2pix", "eval.every=2",
+                      "eval.best=kid", *TINY)[::2], "eval.ref and eval.best are for generators")
+    one_line(*run_cli("train", "--data", "emoji:group=flags,tone=none", "--res", "16", "--out", tmp_path / "y",
+                      "eval.every=2", "eval.metrics=kid,l1")[::2], "l1 need ground truth")

@@ -79,3 +79,15 @@ class Family:
     def evaluation_images(self, n: int, noise: str) -> torch.Tensor:
         """uint8 [n, C, R, R] of the model being trained, for evaluation during training."""
         raise NotImplementedError
+
+    @staticmethod
+    def evaluation_sets(cfg):
+        """(reference images, training images) that evaluation during training compares with:
+        `eval.ref` (a split folder: its eval/ images) or the data, and the data."""
+        from gankd.train.evaluation import reference_and_train
+
+        return reference_and_train(cfg)
+
+    def evaluation_truth(self) -> torch.Tensor | None:
+        """uint8 ground truth of each evaluation image, for the paired metrics; None: there is none."""
+        return None

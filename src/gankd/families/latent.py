@@ -22,6 +22,7 @@ from gankd.data.spec import open_source
 from gankd.errors import ConfigError
 from gankd.families.base import Family, Phase
 from gankd.images import to_uint8
+from gankd.metrics import NEEDS_TRUTH
 from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods.base import DataInfo, PhaseData
 from gankd.priors import Normal, Prior
@@ -101,6 +102,10 @@ class LatentFamily(Family):
             cfg.arch_config(img_channels=3, c_dim=0)
         except ValueError as err:
             raise ConfigError(f"arch: {err}") from None
+        paired = [m for m in cfg.eval.metrics.split(",") if m.strip() in NEEDS_TRUTH]
+        if cfg.eval.every and paired:
+            raise ConfigError(f"eval.metrics: {', '.join(paired)} need ground truth, which a generator's samples "
+                              "do not have (translation models only)")
 
     def __init__(self, cfg, nets, recipe, data, augment, dist, memory):
         self.cfg, self.nets, self.recipe, self.augment, self.dist, self.memory = cfg, nets, recipe, augment, dist, memory

@@ -58,9 +58,9 @@ class TranslationFamily(Family):
             cfg.translation_config(3, 3)
         except ValueError as err:
             raise ConfigError(f"translation: {err}") from None
-        if cfg.eval.every:
-            raise ConfigError("evaluation during training is not built for translation models yet (eval.every=0); "
-                              "evaluate their checkpoints with gankd evaluate")
+        if cfg.eval.every and (cfg.eval.ref or cfg.eval.best):
+            raise ConfigError("eval.ref and eval.best are for generators: a translation model is evaluated on its "
+                              "task's test part, and its checkpoints are all kept by step")
 
     @staticmethod
     def data_info(data: TranslationDataset) -> DataInfo:
@@ -79,6 +79,7 @@ class TranslationFamily(Family):
         self.grid_a = torch.stack([shown[i]["a"] for i in picks]).to(self.dev)
         self.grid_b = torch.stack([shown[i]["b"] for i in picks]).to(self.dev)
         self._fakes: dict[str, torch.Tensor] = {}
+        self._test = None  # (inputs, ground truth) of the task's test part, read at the first evaluation
 
     def phases(self) -> list[Phase]:
         return [Phase("G_main", "G"), Phase("D_main", "D")]
@@ -119,6 +120,28 @@ class TranslationFamily(Family):
 
     def generator(self):
         return self.nets.roles["G_AB" if self.cycle else "G"]
+
+    @staticmethod
+    def evaluation_sets(cfg):
+        """The task's test B images (reference) and training B images."""
+        task = open_translation(cfg.data)
+        if task.test is None:
+            raise ConfigError(f"eval.every: {cfg.data} has no test part to evaluate on (testA/ and testB/, or test/)")
+        return task.test[1], task.train[1]
+
+    def evaluation_images(self, n: int, noise: str) -> torch.Tensor:
+        """Every test input translated, as `gankd evaluate` translates them (`n` and `noise` do not
+        apply: the test part is the sample)."""
+        from gankd.images import to_uint8
+        from gankd.metrics.evaluate import test_pairs
+
+        if self._test is None:
+            self._test = test_pairs(self.cfg.data, self.generator().cfg, self.cfg.upscale)[:2]
+        outputs = translate(self.generator(), self._test[0].to(self.dev))
+        return torch.from_numpy(to_uint8(outputs)).permute(0, 3, 1, 2).contiguous()
+
+    def evaluation_truth(self) -> torch.Tensor | None:
+        return self._test[1] if self._test is not None else None
 
     def grid(self) -> torch.Tensor:
         """Rows of (input, output, ground truth) for fixed test inputs, translated as `translate` does."""

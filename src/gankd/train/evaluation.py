@@ -16,6 +16,7 @@ from gankd.config import TrainConfig
 from gankd.data.spec import open_source
 from gankd.metrics import parse_metrics
 from gankd.metrics.evaluate import Evaluator
+from gankd.metrics.paired import paired_scores
 from gankd.runs import BEST
 
 
@@ -32,8 +33,8 @@ def reference_and_train(cfg: TrainConfig):
 
 
 class RunEvaluator:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, channels: int, device: torch.device):
-        reference, train = reference_and_train(cfg)
+    def __init__(self, cfg: TrainConfig, run_dir: Path, family_class, channels: int, device: torch.device):
+        reference, train = family_class.evaluation_sets(cfg)
         self.cfg, self.device = cfg, device
         self.evaluator = Evaluator(reference, parse_metrics(cfg.eval.metrics), cfg.eval.features, cfg.res, channels,
                                    train, device=str(device), name=cfg.eval.ref or cfg.data, upscale=cfg.upscale,
@@ -46,8 +47,13 @@ class RunEvaluator:
         """Scalars `eval/<metric>` of the family's model now (`eval.n` samples, `eval.noise` noise)."""
         # The samples `gankd evaluate` draws from a checkpoint of this step; the training's random
         # streams are left as they were (render seeds noise in a fork of them).
-        results = self.evaluator(family.evaluation_images(self.cfg.eval.n, self.cfg.eval.noise))
+        images = family.evaluation_images(self.cfg.eval.n, self.cfg.eval.noise)
+        results = self.evaluator(images)
         results.pop("_copying", None)
+        truth = family.evaluation_truth()
+        if truth is not None:  # a translation model: its outputs against each input's ground truth
+            paired = paired_scores(images, truth, self.evaluator.metrics, self.evaluator.perceptual, self.evaluator.batch)
+            results.update({name: {"value": value} for name, value in paired.items()})
         return {f"eval/{name}": float(m["value"]) for name, m in results.items()}
 
     def keep_best(self, scalars: dict[str, float], step: int, nets) -> Path | None:

@@ -50,7 +50,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
     torch.manual_seed(cfg.seed)  # the same initial networks on every rank, whatever their number
     recipe = recipe_class(cfg.method)(cfg)
-    nets = recipe.build(family_class.data_info(data))
+    described = family_class.data_info(data)
+    nets = recipe.build(described)
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for net in nets.all():
         net.to(dev)
@@ -70,7 +71,8 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
     # Before seeding: building the feature extractor draws random initial weights, and whether a
     # run is evaluated must not change its training randomness.
-    evaluator = RunEvaluator(cfg, run_dir, data.channels, dev) if cfg.eval.every and dist.main else None
+    evaluator = RunEvaluator(cfg, run_dir, family_class, described.out_channels or described.img_channels, dev) \
+        if cfg.eval.every and dist.main else None
 
     step = images = 0
     last_checkpoint = None
