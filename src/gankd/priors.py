@@ -37,9 +37,6 @@ class Prior:
     def from_state(cls, tensors: dict[str, torch.Tensor], values: dict) -> "Prior":
         return cls()
 
-    def describe(self) -> str:
-        return self.kind
-
 
 def seed_latents(seeds, z_dim: int) -> torch.Tensor:
     """One z per seed from numpy's RandomState, as NVlabs' generate.py draws them."""
@@ -93,9 +90,6 @@ class Latents(Prior):
         if w.dim() != 3:
             raise GankdError(f"{path}: w has shape {tuple(w.shape)}, not [images, styles, w_dim]")
         return cls(w, names or [f"latent{i:04d}" for i in range(len(w))])
-
-    def describe(self):
-        return f"latents ({len(self.ws)} fixed w)"
 
 
 PRIORS = {p.kind: p for p in (Normal, Latents)}

@@ -84,13 +84,13 @@ def paired_tests(reports: dict[tuple[str, str], list[dict]], methods: list[str])
 
     rows = []
     for a, b in itertools.combinations(methods, 2):
+        first = next(runs[0] for (target, method), runs in reports.items() if method == a)
         for metric in PAIRED:
             diffs = [ra["metrics"][metric]["value"] - rb["metrics"][metric]["value"]
                      for (target, method), runs in reports.items() if method == a and (target, b) in reports
                      for ra, rb in zip(runs, reports[(target, b)])]
             nonzero = [d for d in diffs if d != 0]
             lower = sum(d < 0 for d in nonzero)
-            first = next(runs[0] for (target, method), runs in reports.items() if method == a)
             rows.append({"a": a, "b": b, "metric": metric, "features": first.get("features"),
                          "noise": first.get("noise"), "pairs": len(diffs), "a_lower": lower,
                          "mean_diff": statistics.fmean(diffs) if diffs else float("nan"),

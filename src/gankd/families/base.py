@@ -82,11 +82,8 @@ class Family:
 
     @staticmethod
     def evaluation_sets(cfg):
-        """(reference images, training images) that evaluation during training compares with:
-        `eval.ref` (a split folder: its eval/ images) or the data, and the data."""
-        from gankd.train.evaluation import reference_and_train
-
-        return reference_and_train(cfg)
+        """(reference images, training images) that evaluation during training compares with."""
+        raise NotImplementedError
 
     def evaluation_truth(self) -> torch.Tensor | None:
         """uint8 ground truth of each evaluation image, for the paired metrics; None: there is none."""

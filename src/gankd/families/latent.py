@@ -13,6 +13,7 @@ default) -> G.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -203,6 +204,18 @@ class LatentFamily(Family):
 
     def end_step(self, step: int, images: int) -> None:
         update_ema(self.nets.G_ema, self.nets.G, self.cfg, images)
+
+    @staticmethod
+    def evaluation_sets(cfg):
+        """`eval.ref` (a split folder: its eval/ images) or else the data; and the data."""
+        from gankd.data.splits import load_split
+
+        train = open_source(cfg.data)
+        if not cfg.eval.ref:
+            return train, train
+        if (Path(cfg.eval.ref) / "manifest.json").is_file():
+            return load_split(cfg.eval.ref)[1], train
+        return open_source(cfg.eval.ref), train
 
     def grid(self) -> torch.Tensor:
         return torch.cat([images.float().cpu() for images in render(

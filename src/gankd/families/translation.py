@@ -129,19 +129,21 @@ class TranslationFamily(Family):
             raise ConfigError(f"eval.every: {cfg.data} has no test part to evaluate on (testA/ and testB/, or test/)")
         return task.test[1], task.train[1]
 
-    def evaluation_images(self, n: int, noise: str) -> torch.Tensor:
-        """Every test input translated, as `gankd evaluate` translates them (`n` and `noise` do not
-        apply: the test part is the sample)."""
-        from gankd.images import to_uint8
+    def test_part(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, uint8 ground truth) of the task's test part, as `gankd evaluate` reads them; read once."""
         from gankd.metrics.evaluate import test_pairs
 
         if self._test is None:
             self._test = test_pairs(self.cfg.data, self.generator().cfg, self.cfg.upscale)[:2]
-        outputs = translate(self.generator(), self._test[0].to(self.dev))
-        return torch.from_numpy(to_uint8(outputs)).permute(0, 3, 1, 2).contiguous()
+        return self._test
+
+    def evaluation_images(self, n: int, noise: str) -> torch.Tensor:
+        """Every test input translated, as `gankd evaluate` translates them (`n` and `noise` do not
+        apply: the test part is the sample)."""
+        return translate_uint8(self.generator(), self.test_part()[0].to(self.dev))
 
     def evaluation_truth(self) -> torch.Tensor | None:
-        return self._test[1] if self._test is not None else None
+        return self.test_part()[1]
 
     def grid(self) -> torch.Tensor:
         """Rows of (input, output, ground truth) for fixed test inputs, translated as `translate` does."""
@@ -167,3 +169,10 @@ def translate(G, images: torch.Tensor, seed: int = 0) -> torch.Tensor:
         G.train(mode)
         for k, v in G.named_buffers():
             v.copy_(saved[k])
+
+
+def translate_uint8(G, images: torch.Tensor) -> torch.Tensor:
+    """`translate`'s outputs as uint8 [N, C, R, R], the form metrics take."""
+    from gankd.images import to_uint8
+
+    return torch.from_numpy(to_uint8(translate(G, images))).permute(0, 3, 1, 2).contiguous()

@@ -27,7 +27,6 @@ from gankd.metrics.precision_recall import precision_recall
 from gankd.metrics.reference import cached_features, embed_all, load_stats
 from gankd.runs import checkpoint_of
 from gankd.seeds import check_seed
-from gankd.images import to_uint8
 from gankd.metrics import INTRA_LPIPS_SAMPLES, NEEDS_FEATURES, NEEDS_TRAIN, NEEDS_TRUTH, check_counts, parse_metrics
 from gankd.metrics.paired import paired_scores
 
@@ -167,12 +166,12 @@ def translated_target(ckpt: str, ref: str, upscale: bool | None, device: str):
     """(outputs, ground truth, description, reference source, training B source) of a translation
     checkpoint on the test part of the task `ref`."""
     from gankd.checkpoint import load_checkpoint
-    from gankd.families.translation import translate
+    from gankd.families.translation import translate_uint8
 
     model = load_checkpoint(ckpt).require("translation", "translation evaluation")
     inputs, truth, task = test_pairs(ref, model.config, upscale)
     G = model.network("G_AB" if "G_AB" in model.roles else "G").to(device)
-    outputs = torch.from_numpy(to_uint8(translate(G, inputs.to(device)))).permute(0, 3, 1, 2).contiguous()
+    outputs = translate_uint8(G, inputs.to(device))
     return outputs, truth, f"{ckpt} on the {len(inputs)} test inputs of {ref}", task.test[1], task.train[1]
 
 

@@ -13,23 +13,10 @@ import torch
 
 from gankd.checkpoint import read_meta, save_checkpoint
 from gankd.config import TrainConfig
-from gankd.data.spec import open_source
 from gankd.metrics import parse_metrics
 from gankd.metrics.evaluate import Evaluator
 from gankd.metrics.paired import paired_scores
 from gankd.runs import BEST
-
-
-def reference_and_train(cfg: TrainConfig):
-    """(reference, training images): eval.ref's eval/ images for a split folder, else eval.ref or the data."""
-    from gankd.data.splits import load_split
-
-    train = open_source(cfg.data)
-    if not cfg.eval.ref:
-        return train, train
-    if (Path(cfg.eval.ref) / "manifest.json").is_file():
-        return load_split(cfg.eval.ref)[1], train
-    return open_source(cfg.eval.ref), train
 
 
 class RunEvaluator:
