@@ -156,6 +156,18 @@ def test_clip_ignores_text_keys_and_accepts_an_unprefixed_tower(clip_reference, 
     assert full.id != tower.id and torch.equal(full.embed(images), tower.embed(images))
 
 
+def test_clip_embeds_texts_with_a_whole_model_file_only(clip_reference, tmp_path):
+    model, visual = clip_reference
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "whole.safetensors")
+    save_file(visual, tmp_path / "visual.safetensors")
+    texts = ["a photo of a cat", "an emoji from the food group"]
+    with torch.no_grad():
+        expected = model.encode_text(open_clip.get_tokenizer(CLIP_ARCH)(texts))
+    torch.testing.assert_close(Clip(CLIP_ARCH, tmp_path / "whole.safetensors").embed_text(texts), expected)
+    with pytest.raises(GankdError, match="only the image tower"):
+        Clip(CLIP_ARCH, tmp_path / "visual.safetensors").embed_text(texts)
+
+
 def test_clip_missing_visual_key_is_named(clip_reference, tmp_path):
     _, visual = clip_reference
     save_file({k: v for k, v in visual.items() if k != "visual.proj"}, tmp_path / "partial.safetensors")

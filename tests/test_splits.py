@@ -54,3 +54,21 @@ def test_export_with_class_labels(tmp_path):
     assert len(labels) == len(source) and {lab for _, lab in labels} == {0, 1}
     again = open_source(str(out))
     assert again.cond_dim == 2 and len(again) == len(source)
+
+
+def test_a_split_of_labelled_data_keeps_its_classes_checksummed(tmp_path):
+    spec = "emoji:group=animals|food,tone=none,label=group"
+    source = open_source(spec)
+    manifest = make_split(source, 10, 0, tmp_path / "s", spec)
+    assert set(manifest["conditioning"]) == {"train/dataset.json", "eval/dataset.json"}
+    train, held = load_split(tmp_path / "s")
+    assert train.cond_dim == held.cond_dim == 2
+    for entry in manifest["files"][:12]:
+        part = train if entry["split"] == "train" else held
+        i = part.names.index(entry["path"].split("/", 1)[1])
+        assert part.cond(i).argmax() == ["animals", "food"].index(entry["labels"]["group"])
+    labels = json.loads((tmp_path / "s" / "train" / "dataset.json").read_text())
+    labels["labels"][0][1] = 1 - labels["labels"][0][1]
+    (tmp_path / "s" / "train" / "dataset.json").write_text(json.dumps(labels))
+    with pytest.raises(DataError, match=r"train/dataset\.json: sha256 differs"):
+        verify_split(tmp_path / "s")

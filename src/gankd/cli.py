@@ -52,7 +52,8 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) 
 
     table = Table("set", "images", "label fields (distinct values)", "options", "description")
     for r in rows:
-        table.add_row(r["name"], str(r["images"]), ", ".join(f"{k} ({v})" for k, v in r["fields"].items()),
+        table.add_row(r["name"], str(r["images"] or "-"),
+                      ", ".join(f"{k} ({v})" if v is not None else k for k, v in r["fields"].items()),
                       ", ".join(r["options"]) or "-", r["description"])
     Console().print(table)
 
@@ -207,9 +208,16 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
     print_table(run(source, target, shots, method, out, config, settings, seed, resume, eval_samples))
 
 
+# Options every bench has.
+BENCH_SETTINGS = typer.Argument(None, metavar="[KEY=VALUE]...", help="settings for every run, e.g. steps=300")
+BENCH_EVAL_N = typer.Option(1000, "--eval-n", help="samples per final evaluation")
+BENCH_THREADS = typer.Option(None, help="CPU threads of every run, pinned in the bench folder [default: torch's now "
+                                        "/ jobs; resumed: the folder's]")
+BENCH_JOBS = typer.Option(1, help="runs at a time, each in its own process (2 cores: --jobs 2)")
+
+
 @bench_app.command("fewshot", context_settings={"help_option_names": ["-h", "--help"]})
-def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
-                                                                help="settings for every run, e.g. steps=300"),
+def bench_fewshot(settings: Optional[list[str]] = BENCH_SETTINGS,
                   methods: Optional[str] = typer.Option(None, help="comma list of methods [default: every few-shot "
                                                                     "method]"),
                   targets: Optional[str] = typer.Option(None, help="comma list of built-in targets [default: all but "
@@ -217,19 +225,33 @@ def bench_fewshot(settings: Optional[list[str]] = typer.Argument(None, metavar="
                   seeds: int = typer.Option(5, help="training seeds per method and target"),
                   source: str = typer.Option("builtin:emoji32", help="the source generator"),
                   shots: int = typer.Option(10, help="training images per target"),
-                  eval_samples: int = typer.Option(1000, "--eval-n", help="samples per final evaluation"),
+                  eval_samples: int = BENCH_EVAL_N,
                   out: Path = typer.Option(Path("bench-fewshot"), help="folder (an unfinished bench resumes)"),
-                  threads: Optional[int] = typer.Option(None, help="CPU threads of every run, pinned in the bench "
-                                                                   "folder [default: torch's now / jobs; resumed: the "
-                                                                   "folder's]"),
-                  jobs: int = typer.Option(1, help="runs at a time, each in its own process (2 cores: --jobs 2)")
-                  ) -> None:
+                  threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
     """Few-shot benchmark: every method on every built-in target with several seeds; tables and pictures."""
     from gankd.bench.fewshot import bench_fewshot as run
 
     folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples, threads, jobs)
     say((folder / "results.md").read_text().rstrip())
     say(f"{folder}: results.md, results.csv, commands.txt, one picture per target")
+
+
+@bench_app.command("limited", context_settings={"help_option_names": ["-h", "--help"]})
+def bench_limited(settings: Optional[list[str]] = BENCH_SETTINGS,
+                  rows: Optional[str] = typer.Option(None, help="comma list of rows: diffaugment, lecam, kd-dlgan, "
+                                                                "agkd, cgkd, kd-no-lecam, ada [default: the first five]"),
+                  sets: Optional[str] = typer.Option(None, help="comma list of sets: animals100, groups10, groups20 "
+                                                                "[default: all]"),
+                  seeds: int = typer.Option(3, help="training seeds per row and set"),
+                  eval_samples: int = BENCH_EVAL_N,
+                  out: Path = typer.Option(Path("bench-limited"), help="folder (an unfinished bench resumes)"),
+                  threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
+    """Limited-data benchmark: GANs from scratch on fixed emoji subsets, DiffAugment, LeCam and KD-DLGAN."""
+    from gankd.bench.limited import bench_limited as run
+
+    folder = run(rows, sets, seeds, out, settings, eval_samples, threads, jobs)
+    say((folder / "results.md").read_text().rstrip())
+    say(f"{folder}: results.md, results.csv, paired.csv, commands.txt, one picture per set")
 
 
 @app.command()
@@ -277,14 +299,28 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           data: Optional[str] = typer.Option(None, help=SPEC_HELP + " (the setting data=...)"),
           res: Optional[int] = typer.Option(None, help="resolution (the setting res=...) [default: 32]"),
           config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
+          method: Optional[str] = typer.Option(None, help="the method (the setting method=...) [default: scratch]"),
+          teacher: Optional[str] = typer.Option(None, help="the method's teacher, e.g. clip-gankd for kd-dlgan (the "
+                                                           "setting <method>.teacher=...)"),
           out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]"),
           resume: Optional[Path] = typer.Option(None, help="go on with a run folder or one of its checkpoints"),
           dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit")) -> None:
-    """Train a GAN (from scratch, or a method such as finetune or freezed); runs under torchrun too."""
+    """Train a GAN (from scratch, or a method such as finetune, freezed or kd-dlgan); runs under torchrun too."""
+    import dataclasses
+
     from gankd.config import to_yaml
+    from gankd.errors import ConfigError
+    from gankd.methods import recipe_class
     from gankd.train import resolve_run, train as run
 
-    overrides = [*(f"data={data}",) * (data is not None), *(f"res={res}",) * (res is not None), *(settings or [])]
+    overrides = [*(f"data={data}",) * (data is not None), *(f"res={res}",) * (res is not None),
+                 *(f"method={method}",) * (method is not None), *(settings or [])]
+    if teacher is not None:
+        named = method or next((s.partition("=")[2] for s in reversed(settings or []) if s.startswith("method=")),
+                               "scratch")
+        if "teacher" not in {f.name for f in dataclasses.fields(recipe_class(named).Options)}:
+            raise ConfigError(f"--teacher: method {named} has no teacher")
+        overrides.append(f"{named}.teacher={teacher}")
     if dry_run:
         cfg, run_dir, point = resolve_run(config, overrides, out, resume)
         going_on = "" if point is None else f" (resuming {point.checkpoint})" if point.checkpoint else \

@@ -1,6 +1,7 @@
 """One picture that compares generators on a few-shot target: the shots in the first row, then one
-row per generator with its samples from the same seeds (0..9), each row labelled on the left. Used
-by `gankd bench fewshot` (one per target) and `gankd demo`."""
+row per generator with its samples from the same seeds (0..9; a class-conditional generator draws
+seed i in class i mod its classes), each row labelled on the left. Used by `gankd bench fewshot`
+and `gankd bench limited` (one per target) and `gankd demo`."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ def comparison_picture(split: str | os.PathLike, generators: dict[str, str | os.
     from gankd.checkpoint import read_meta
     from gankd.data.dataset import ImageDataset
     from gankd.data.splits import load_split
-    from gankd.generate import sample
     from gankd.images import grid, upscale_nearest
 
     res = read_meta(next(iter(generators.values())))["config"]["resolution"]
     data = ImageDataset(load_split(Path(split))[0], res, channels=3, upscale=True)
     rows = {"shots": np.stack([data.uint8(i).permute(1, 2, 0).numpy() for i in range(min(len(data), SAMPLES))])}
-    rows |= {name: sample(ckpt, list(range(SAMPLES))) for name, ckpt in generators.items()}
+    rows |= {name: samples_of(ckpt) for name, ckpt in generators.items()}
     width = max(len(r) for r in rows.values())
     padded = [np.concatenate([r, np.full((width - len(r), *r.shape[1:]), 255, np.uint8)]) for r in rows.values()]
     tiles = grid(upscale_nearest(np.concatenate(padded), 64), cols=width)
@@ -34,3 +34,14 @@ def comparison_picture(split: str | os.PathLike, generators: dict[str, str | os.
     for i, name in enumerate(rows):
         draw.text((6, int((i + 0.45) * row_height)), name, fill="black")
     return np.concatenate([np.asarray(label), tiles], axis=1)
+
+
+def samples_of(ckpt: str | os.PathLike) -> np.ndarray:
+    """uint8 [SAMPLES, H, W, C] of seeds 0..SAMPLES-1, classes in turn for a conditional generator."""
+    from gankd.checkpoint import read_meta
+    from gankd.generate import sample
+
+    classes = read_meta(ckpt)["config"]["c_dim"]
+    if not classes:
+        return sample(ckpt, list(range(SAMPLES)))
+    return np.concatenate([sample(ckpt, [i], class_index=i % classes) for i in range(SAMPLES)])

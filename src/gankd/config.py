@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gankd.errors import ConfigError, unknown
-from gankd.nets import StyleGAN2Config, TranslationConfig
+from gankd.nets import ARCHITECTURES, BigGANConfig, StyleGAN2Config, TranslationConfig
 from gankd.seeds import check_seed
 
 
@@ -30,6 +30,9 @@ ARCH_DEFAULTS = {"n_mlp": 2, "channel_base": 8192, "channel_max": 256}
 ArchSettings = dataclasses.make_dataclass("ArchSettings", [
     (f.name, f.type, field(default=ARCH_DEFAULTS.get(f.name, f.default)))
     for f in dataclasses.fields(StyleGAN2Config) if f.name not in (*DERIVED_ARCH, "blur_kernel")])
+# BigGAN's settings under biggan.* (BigGAN-PyTorch's CIFAR defaults), used when architecture=biggan.
+BigGANSettings = dataclasses.make_dataclass("BigGANSettings", [
+    (f.name, f.type, field(default=f.default)) for f in dataclasses.fields(BigGANConfig) if f.name not in DERIVED_ARCH])
 # The image-to-image networks' settings under translation.* (pix2pix's defaults; CycleGAN's recipe
 # brings its own); resolution and channels come from the data.
 DERIVED_TRANSLATION = ("resolution", "in_channels", "out_channels", "cond_dim")
@@ -41,6 +44,10 @@ TranslationSettings = dataclasses.make_dataclass("TranslationSettings", [
 @dataclass
 class LossSettings:
     kind: str = "nonsat"  # nonsat (non-saturating logistic, pix2pix's "vanilla"), hinge or lsgan (least squares)
+    d_steps: int = 1  # D steps per G step (BigGAN: 4); a step is one D step, G and its regularizer run every d_steps
+    lecam: float = 0.0  # LeCam regularization weight (Tseng et al. 2021; 0 = off)
+    lecam_decay: float = 0.9  # decay of LeCam's moving averages of D's real and fake outputs (the reference's)
+    lecam_start: int = 0  # steps before the term counts (its averages copy D's latest means until then); reference: 1000 G steps
     r1_gamma: float | None = None  # None: NVlabs' heuristic 0.0002 * res^2 / batch
     r1_interval: int = 16  # lazy R1: every this many steps, scaled up by it
     pl_weight: float = 0.0  # path-length regularization (0 = off)
@@ -95,6 +102,7 @@ class TrainConfig:
     channels: int | None = None  # None: the data's own
     upscale: bool | None = None  # enlarge images smaller than res? None: built-in sets yes, folders no
     mirror: bool = False  # x-flip each training image with probability 1/2 (NVlabs' --mirror)
+    architecture: str = "stylegan2"  # of a latent model: stylegan2 (arch.* settings) or biggan (biggan.*)
     method: str = "scratch"
     source: str | None = None  # checkpoint to start from (finetune, freezed, ...)
     steps: int = 10000
@@ -109,6 +117,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep: int = 3  # checkpoints kept (the oldest are deleted)
     arch: ArchSettings = field(default_factory=ArchSettings)
+    biggan: BigGANSettings = field(default_factory=BigGANSettings)
     translation: TranslationSettings = field(default_factory=TranslationSettings)
     loss: LossSettings = field(default_factory=LossSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -138,9 +147,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return {k: (v if k != "options" else dict(v)) for k, v in dataclasses.asdict(self).items()}
 
-    def arch_config(self, img_channels: int, c_dim: int) -> StyleGAN2Config:
-        return StyleGAN2Config(resolution=self.res, img_channels=img_channels, c_dim=c_dim,
-                               **dataclasses.asdict(self.arch))
+    def arch_config(self, img_channels: int, c_dim: int) -> StyleGAN2Config | BigGANConfig:
+        """The latent model's architecture config: `architecture` picks the class, its section the settings."""
+        settings = self.biggan if self.architecture == "biggan" else self.arch
+        return ARCHITECTURES[self.architecture].config(resolution=self.res, img_channels=img_channels, c_dim=c_dim,
+                                                       **dataclasses.asdict(settings))
 
     def translation_config(self, in_channels: int, out_channels: int, cond_dim: int = 0) -> TranslationConfig:
         return TranslationConfig(resolution=self.res, in_channels=in_channels, out_channels=out_channels,
@@ -176,7 +187,7 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
     for key, raw in settings.items():
         if key in hints:
             value = _coerce(key, raw, hints[key])
-        elif key.startswith("arch.") and key[5:] in DERIVED_ARCH or \
+        elif key.partition(".")[0] in ("arch", "biggan") and key.partition(".")[2] in DERIVED_ARCH or \
                 key.startswith("translation.") and key[12:] in DERIVED_TRANSLATION:
             raise ConfigError(f"{key} is set by the data and --res, not by a key")
         else:
@@ -194,14 +205,16 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
 
 
 def _check(cfg: TrainConfig) -> None:
+    latent = tuple(name for name, a in ARCHITECTURES.items() if a.family == "latent")
     choices = {"loss.kind": ("nonsat", "hinge", "lsgan"), "augment.kind": ("none", "diffaugment", "ada"),
+               "architecture": latent,
                "precision": ("fp32", "bf16")}
     flat = cfg.flat()
     for key, allowed in choices.items():
         if flat[key] not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {flat[key]!r}")
     positive = ("steps", "batch", "log_every", "sample_every", "checkpoint_every", "keep",
-                "loss.r1_interval", "loss.pl_interval", "loss.pl_batch_shrink", "augment.interval")
+                "loss.r1_interval", "loss.pl_interval", "loss.d_steps", "loss.pl_batch_shrink", "augment.interval")
     for key in positive:
         if flat[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {flat[key]}")
@@ -215,16 +228,19 @@ def _check(cfg: TrainConfig) -> None:
              "augment.p": unit, "augment.target": unit, "augment.speed_kimg": above_zero, "loss.style_mixing": unit,
              "ema.decay": (lambda v: v is None or 0 <= v < 1, "in [0, 1)"),
              "optim.decay_from": (lambda v: v is None or 0 <= v < 1, "in [0, 1)"),
-             "loss.r1_gamma": at_least_zero, "loss.pl_weight": at_least_zero, "ema.rampup": at_least_zero}
+             "loss.r1_gamma": at_least_zero, "loss.pl_weight": at_least_zero, "loss.lecam": at_least_zero, "loss.lecam_start": at_least_zero,
+             "loss.lecam_decay": (lambda v: 0 <= v < 1, "in [0, 1)"), "ema.rampup": at_least_zero}
     for key, (ok, must) in rules.items():
         if not ok(flat[key]):
             raise ConfigError(f"{key} must be {must}, got {flat[key]}")
     from gankd.devices import device_named
+    from gankd.features import check_judge
     from gankd.metrics import parse_metrics
     from gankd.nets.stylegan2 import NOISE_MODES
 
     device_named(cfg.device)
     parse_metrics(cfg.eval.metrics)
+    check_judge(cfg.eval.features)
     if cfg.eval.noise not in NOISE_MODES:
         raise ConfigError(f"eval.noise must be one of {', '.join(NOISE_MODES)}, not {cfg.eval.noise!r}")
     if cfg.eval.every < 0 or cfg.eval.n < 2:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gankd.data import emoji, glyphs
+from gankd.data import cifar, emoji, glyphs
 from gankd.data.source import ArraySource, ImageSource
 from gankd.errors import DataError
 
@@ -54,6 +54,10 @@ class DigitsSource(ArraySource):
         super().__init__("digits", images, labels, ("digit",), key_field="digit")
 
 
+CIFAR_OPTIONS = {"root": "the folder holding cifar-10-batches-py/ or cifar-100-python/ (default $GANKD_CIFAR)",
+                 "part": "train (default) or test"}
+
+
 @dataclass(frozen=True)
 class Builtin:
     description: str
@@ -84,4 +88,8 @@ BUILTINS: dict[str, Builtin] = {
                       {"chars": "characters to render (default A-Z a-z 0-9)", "size": "render size (default 64)"},
                       make_glyphs, glyphs.FIELDS),
     "digits": Builtin("scikit-learn's handwritten digits, 8x8 grayscale", {}, DigitsSource, ("digit",)),
+    "cifar10": Builtin("CIFAR-10 from your copy (torchvision's layout; not shipped, never downloaded)", CIFAR_OPTIONS,
+                       lambda **o: cifar.make_cifar("cifar10", **o), ("label",)),
+    "cifar100": Builtin("CIFAR-100 from your copy (torchvision's layout; not shipped, never downloaded)", CIFAR_OPTIONS,
+                        lambda **o: cifar.make_cifar("cifar100", **o), ("label", "coarse")),
 }

@@ -11,17 +11,23 @@ import numpy as np
 from gankd.data.builtin import BUILTINS
 from gankd.data.dataset import ImageDataset
 from gankd.data.spec import open_source
-from gankd.errors import GankdError
+from gankd.errors import DataError, GankdError
 from gankd.fileio import new_file
 from gankd.images import grid, save_png, upscale_nearest
 from gankd.seeds import check_seed
 
 
 def list_builtins() -> list[dict]:
-    """Name, image count, label fields (with their number of distinct values) and options of each set."""
+    """Name, image count, label fields (with their number of distinct values) and options of each set;
+    a set read from the user's copy (CIFAR) that is not there has no counts (None)."""
     rows = []
     for name, builtin in BUILTINS.items():
-        source = builtin.make()
+        try:
+            source = builtin.make()
+        except DataError:
+            rows.append({"name": name, "images": None, "description": builtin.description + " - not found",
+                         "fields": {f: None for f in builtin.fields}, "options": builtin.options})
+            continue
         distinct = {f: len({str(source.labels(i)[f]) for i in range(len(source))}) for f in builtin.fields}
         rows.append({"name": name, "images": len(source), "description": builtin.description,
                      "fields": distinct, "options": builtin.options})

@@ -72,7 +72,8 @@ def select(source: ImageSource, spec: Spec) -> ImageSource:
 
 def open_source(text: str) -> ImageSource:
     """A source from a spec: `builtin:`-prefixed or bare built-in names, else a folder or zip path."""
-    if not text.startswith("builtin:") and (Path(text).exists() or "/" in text or text.endswith(".zip")):
+    named = text.partition(":")[0] in BUILTINS  # cifar10:root=/data/cifar is a spec, not a path
+    if not text.startswith("builtin:") and (Path(text).exists() or not named and ("/" in text or text.endswith(".zip"))):
         return FolderSource(Path(text))
     spec = parse_spec(text)
     return select(BUILTINS[spec.name].make(**spec.options), spec)

@@ -1,7 +1,8 @@
 """Export of image sources to PNG folders, and seeded n-shot splits with a checksummed manifest.
 
 A split folder holds `train/` (the shots), `eval/` (every other image) and `manifest.json`
-(the spec, seed, and each file's path, sha256 and labels), so a few-shot experiment names
+(the spec, seed, and each file's path, sha256 and labels; for labelled data each part's
+`dataset.json` with its classes and their checksums), so a few-shot experiment names
 exactly the images it trained on and the held-out images it was evaluated on.
 """
 
@@ -50,14 +51,23 @@ def export(source: ImageSource, out_dir: str | Path, resolution: int | None = No
     out = new_dir(out_dir)
     records = write_images(source, range(len(source)), out, resolution)
     atomic_write(out / "labels.json", json.dumps({r["file"]: r["labels"] for r in records}, indent=1).encode())
-    if source.cond_dim:
-        labels = []
-        for r in records:
-            cond = source.cond(r["index"])
-            is_onehot = set(np.unique(cond)) <= {0, 1} and cond.sum() == 1
-            labels.append([r["file"], int(cond.argmax()) if is_onehot else cond.tolist()])
-        atomic_write(out / "dataset.json", json.dumps({"labels": labels}).encode())
+    write_conditioning(source, records, out)
     return out
+
+
+def write_conditioning(source: ImageSource, records: list[dict], folder: Path) -> str | None:
+    """For a conditional source, `folder`/dataset.json with each file's class index (or vector), in
+    NVlabs' layout; returns its sha256 (None: unconditional, nothing written)."""
+    if not source.cond_dim:
+        return None
+    labels = []
+    for r in records:
+        cond = source.cond(r["index"])
+        is_onehot = set(np.unique(cond)) <= {0, 1} and cond.sum() == 1
+        labels.append([r["file"], int(cond.argmax()) if is_onehot else cond.tolist()])
+    data = json.dumps({"labels": labels}).encode()
+    atomic_write(folder / "dataset.json", data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, spec: str) -> dict:
@@ -72,13 +82,17 @@ def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, 
     out = new_dir(out_dir)
     order = np.random.default_rng(seed).permutation(len(source))
     parts = {"train": sorted(order[:shots].tolist()), "eval": sorted(order[shots:].tolist())}
-    files = []
+    files, conditioning = [], {}
     for part, indices in parts.items():
-        for record in write_images(source, indices, out / part):
+        records = write_images(source, indices, out / part)
+        for record in records:
             files.append({"path": f"{part}/{record['file']}", "split": part, **record})
             files[-1].pop("file")
+        digest = write_conditioning(source, records, out / part)  # labelled data keeps its classes
+        if digest:
+            conditioning[f"{part}/dataset.json"] = digest
     manifest = {"format": SPLIT_FORMAT, "version": 1, "spec": spec, "seed": seed, "shots": shots,
-                "total": len(source), "files": files}
+                "total": len(source), "files": files, **({"conditioning": conditioning} if conditioning else {})}
     atomic_write(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     return manifest
 
@@ -96,13 +110,13 @@ def verify_split(folder: str | Path) -> dict:
     except (ValueError, KeyError, TypeError) as err:
         raise DataError(f"{folder}/{MANIFEST}: not a gankd split manifest ({err})") from None
     listed = set()
-    for entry in files:
-        path = folder / entry["path"]
+    for name, digest in [(e["path"], e["sha256"]) for e in files] + list(manifest.get("conditioning", {}).items()):
+        path = folder / name
         if not path.is_file():
             raise DataError(f"{path}: listed in the manifest but missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             raise DataError(f"{path}: sha256 differs from the manifest (file changed)")
-        listed.add(entry["path"])
+        listed.add(name)
     for part in ("train", "eval"):
         extra = sorted(p.relative_to(folder).as_posix() for p in (folder / part).glob("*") if p.is_file())
         extra = [p for p in extra if p not in listed]

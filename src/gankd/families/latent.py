@@ -1,10 +1,12 @@
-"""The latent family: StyleGAN2's path from a random latent to an image.
+"""The latent family: the path from a random latent to an image, for StyleGAN2 and BigGAN.
 
 Fakes come from z (and a label c for conditional data) through G's mapping (with style mixing at
-probability `loss.style_mixing`, where the recipe allows it) and synthesis; D judges augmented
-fakes and reals. Phases: G_main (non-saturating or hinge), G_reg (path length, lazy), D_main,
-D_reg (R1, lazy). G's running w average (for truncation) follows each G_main; G_ema follows G
-after every step (half-life `ema.kimg` or a fixed `ema.decay`). Reals are x-flipped at random with
+probability `loss.style_mixing`, where the recipe allows it and G has several style inputs) and
+synthesis; D judges augmented fakes and reals. Phases: G_main (non-saturating or hinge), G_reg
+(path length, lazy), D_main (+ LeCam with `loss.lecam`), D_reg (R1, lazy). A step is one D step;
+G's phases run every `loss.d_steps` steps (BigGAN: 4 D steps per G step). G's running w average
+(for truncation) follows each G_main; G_ema follows G after each G step (half-life `ema.kimg` or
+a fixed `ema.decay`). Reals are x-flipped at random with
 `mirror`. Every sample (grids, evaluation here and in `gankd evaluate`, `gankd generate`, the
 comparison pictures) goes through `render`: seeds -> the recipe's prior (NVlabs' seeded z by
 default) -> G.
@@ -24,7 +26,7 @@ from gankd.errors import ConfigError
 from gankd.families.base import Family, Phase
 from gankd.images import to_uint8
 from gankd.metrics import NEEDS_TRUTH
-from gankd.losses.adversarial import PathLength, discriminator_loss, generator_loss, r1_penalty
+from gankd.losses.adversarial import LeCam, PathLength, discriminator_loss, generator_loss, r1_penalty
 from gankd.methods.base import DataInfo, PhaseData
 from gankd.priors import Normal, Prior
 
@@ -58,7 +60,7 @@ def mix_styles(G, z: torch.Tensor, c: torch.Tensor | None, probability: float) -
     layer on: [B, num_ws, w_dim] (StyleGAN2's mixing regularization). Draws no random numbers when
     `probability` is 0, so runs without mixing are as before."""
     ws = G.mapping(z, c)
-    if not probability or float(torch.rand(())) >= probability:
+    if not probability or G.num_ws < 2 or float(torch.rand(())) >= probability:
         return ws
     cutoff = int(torch.randint(1, G.num_ws, ()))
     mixed = ws[:, None].repeat(1, G.num_ws, 1)
@@ -115,6 +117,7 @@ class LatentFamily(Family):
         self.conds = torch.from_numpy(np.stack([data.source.cond(i) for i in range(len(data))])).float().to(self.dev) \
             if self.c_dim else None  # the labels fakes are drawn with
         self.path_length = PathLength(cfg.loss.pl_decay).to(self.dev)
+        self.lecam = LeCam(cfg.loss.lecam_decay).to(self.dev)
         self.gamma = cfg.r1_gamma()
         # The grids show seeds 0-35 as `gankd generate` draws them. Not torch.randn seeded with
         # cfg.seed: that stream also initialised the networks, so those latents would equal rows of
@@ -126,11 +129,12 @@ class LatentFamily(Family):
 
     def phases(self) -> list[Phase]:
         loss = self.cfg.loss
-        return [Phase("G_main", "G"), Phase("G_reg", "G", loss.pl_interval if loss.pl_weight else 0, True, False),
+        return [Phase("G_main", "G", loss.d_steps),
+                Phase("G_reg", "G", loss.pl_interval * loss.d_steps if loss.pl_weight else 0, True, False),
                 Phase("D_main", "D"), Phase("D_reg", "D", loss.r1_interval if self.gamma else 0, True, False)]
 
     def parts(self) -> dict:
-        return {"path_length": self.path_length}
+        return {"path_length": self.path_length, "lecam": self.lecam}
 
     def batch(self, item: dict) -> dict:
         real = item["image"].to(self.dev, memory_format=self.memory, non_blocking=True)
@@ -186,7 +190,14 @@ class LatentFamily(Family):
                          logits_real, d_real_features, fake_input, real_input)
         adv_real = recipe.adversarial_logits(step, logits_real, d_real_features)
         adv_fake = recipe.adversarial_logits(step, logits_fake, d_fake_features)
-        return discriminator_loss(adv_real, adv_fake, self.cfg.loss.kind), info
+        terms = discriminator_loss(adv_real, adv_fake, self.cfg.loss.kind)
+        loss = self.cfg.loss
+        if loss.lecam:  # its averages follow D from the start; the term counts from lecam_start on
+            warm = step >= loss.lecam_start
+            penalty = self.lecam(adv_real, adv_fake, self.dist.mean, warm)
+            if warm:
+                terms["lecam"] = loss.lecam * penalty
+        return terms, info
 
     def _d_reg(self, step, real, real_c):
         """Lazy R1 on the augmented reals, in fp32."""
@@ -203,7 +214,8 @@ class LatentFamily(Family):
                 G.w_avg.copy_(self.dist.mean(w.detach().float().mean(0)).lerp(G.w_avg, W_AVG_BETA))
 
     def end_step(self, step: int, images: int) -> None:
-        update_ema(self.nets.G_ema, self.nets.G, self.cfg, images)
+        if (step - 1) % self.cfg.loss.d_steps == 0:  # G changed in this step
+            update_ema(self.nets.G_ema, self.nets.G, self.cfg, images)
 
     @staticmethod
     def evaluation_sets(cfg):

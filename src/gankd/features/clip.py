@@ -70,8 +70,8 @@ class Clip(Extractor):
     kind = "clip"
 
     def __init__(self, arch: str = "ViT-B-32", weights: str | Path | None = None, tag: str = "openai"):
-        """`weights`: an open_clip/OpenAI-style state dict, of the whole model or the image tower only;
-        its text tower is ignored. `tag` says which training run the weights come from: it sets the
+        """`weights`: an open_clip/OpenAI-style state dict, of the whole model (then `embed_text` works)
+        or of the image tower only (other keys are ignored). `tag` says which training run the weights come from: it sets the
         activation and normalisation even when `weights` is given."""
         super().__init__()
         if open_clip.get_model_config(arch) is None:
@@ -83,6 +83,11 @@ class Clip(Extractor):
         self.model = untrained_model(arch, tag)
         tower = torch.nn.ModuleDict({"visual": self.model.visual})
         load_exactly(tower, {k: v for k, v in state.items() if k.startswith("visual.")}, "clip", path)
+        own = self.model.state_dict()
+        self.has_text = set(own) <= set(state)  # the whole model: texts can be embedded too (KD-DLGAN's prompts)
+        if self.has_text:
+            load_exactly(self.model, {k: state[k] for k in own}, "clip", path)
+        self.arch, self.tag = arch, tag
         self.model.eval().requires_grad_(False)
         self.weights_hash = file_digest(path)
         size = self.model.visual.image_size
@@ -96,3 +101,12 @@ class Clip(Extractor):
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(((images + 1) / 2 - self.mean) / self.std, normalize=False)
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        """Text embeddings [N, D] (not normalised), with the architecture's own tokenizer."""
+        if not self.has_text:
+            raise GankdError(f"clip: these {self.arch} weights hold only the image tower; embedding texts needs "
+                             "the whole model's weights (open_clip's file)")
+        tokens = open_clip.get_tokenizer(self.arch)(texts).to(self.device)
+        with torch.inference_mode():
+            return self.model.encode_text(tokens, normalize=False).float()

@@ -59,8 +59,8 @@ DATA_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
 
 class SafeUnpickler(pickle.Unpickler):
     def __init__(self, file: BinaryIO, extra: dict[tuple[str, str], Callable[..., Any]] | None = None,
-                 hints: dict[str, str] | None = None):
-        super().__init__(file)
+                 hints: dict[str, str] | None = None, encoding: str = "ASCII"):
+        super().__init__(file, encoding=encoding)  # latin1 reads Python 2 pickles (CIFAR's)
         self.allowed = {**DATA_GLOBALS, **(extra or {})}
         self.hints = hints or {}
 

@@ -1,8 +1,9 @@
 """Adversarial losses and their regularizers: non-saturating logistic, hinge, least squares, R1,
-path length.
+path length, LeCam.
 
 Formulas as in StyleGAN2 (Karras et al., 2020), for the hinge Lim & Ye (2017), for least squares
-Mao et al. (2017) as CycleGAN uses them (targets 1 for real, 0 for fake). The logistic pair is
+Mao et al. (2017) as CycleGAN uses them (targets 1 for real, 0 for fake), LeCam as Tseng et al.
+(2021) and their code (google/lecam-gan). The logistic pair is
 pix2pix's "vanilla" GAN (binary cross-entropy on logits). R1 and the path-length penalty
 differentiate through the networks, so the loop runs them in fp32.
 """
@@ -56,3 +57,27 @@ class PathLength(nn.Module):
         with torch.no_grad():
             self.pl_mean.copy_(self.pl_mean.lerp(mean_over_ranks(lengths.mean()), self.decay))
         return (lengths - self.pl_mean).square()
+
+
+class LeCam(nn.Module):
+    """LeCam regularization: D's outputs on reals are pulled toward the moving average of its outputs on
+    fakes and vice versa, mean(relu(D(x) - a_fake)^2) + mean(relu(a_real - D(G(z)))^2). The averages
+    (`ema_real`, `ema_fake`) of the batch means decay by `decay` per update once `warm`; before, they
+    are the latest means (the reference's first 1000 iterations)."""
+
+    def __init__(self, decay: float = 0.9):
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("ema_real", torch.zeros(()))
+        self.register_buffer("ema_fake", torch.zeros(()))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, logits_real: torch.Tensor, logits_fake: torch.Tensor, mean_over_ranks=lambda x: x,
+                warm: bool = True) -> torch.Tensor:
+        real, fake = logits_real.float(), logits_fake.float()
+        with torch.no_grad():
+            decay = self.decay if warm and int(self.updates) else 0.0
+            self.ema_real.copy_(mean_over_ranks(real.mean()).lerp(self.ema_real, decay))
+            self.ema_fake.copy_(mean_over_ranks(fake.mean()).lerp(self.ema_fake, decay))
+            self.updates += 1
+        return F.relu(real - self.ema_fake).square().mean() + F.relu(self.ema_real - fake).square().mean()

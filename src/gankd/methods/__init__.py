@@ -9,6 +9,7 @@ from gankd.methods.cyclegan import CycleGAN
 from gankd.methods.d3t import D3T
 from gankd.methods.finetune import Finetune
 from gankd.methods.freezed import FreezeD
+from gankd.methods.kd_dlgan import KDDLGAN
 from gankd.methods.pix2pix import Pix2Pix
 
 RECIPES: dict[str, type[Recipe]] = {}
@@ -31,7 +32,7 @@ def recipe_class(name: str) -> type[Recipe]:
     return RECIPES[name]
 
 
-for _cls in (Recipe, Finetune, FreezeD, CDC, D3T, Pix2Pix, CycleGAN):
+for _cls in (Recipe, Finetune, FreezeD, CDC, D3T, KDDLGAN, Pix2Pix, CycleGAN):
     register(_cls)
 
 __all__ = ["PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "adapting_methods", "recipe_class",

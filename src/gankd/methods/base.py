@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gankd.errors import ConfigError
-from gankd.nets import Discriminator, Generator
+from gankd.nets import ARCHITECTURES
 
 if TYPE_CHECKING:  # the config names methods; methods do not import it
     from gankd.config import TrainConfig
@@ -102,7 +102,8 @@ class DataInfo:
 
 
 class Recipe:
-    """Train a new StyleGAN2 from random initialization (the `scratch` method)."""
+    """Train a new latent model (StyleGAN2 or BigGAN, `architecture`) from random initialization (the
+    `scratch` method)."""
 
     name = "scratch"
     family = "latent"  # the model family (gankd.families) whose phases the loop runs
@@ -125,7 +126,8 @@ class Recipe:
     def build(self, data: DataInfo) -> Nets:
         """Create the networks (on CPU; the loop moves them)."""
         arch = self.cfg.arch_config(data.img_channels, data.c_dim)
-        G, D = Generator(arch), Discriminator(arch)
+        networks = ARCHITECTURES[self.cfg.architecture].networks
+        G, D = networks["G"](arch), networks["D"](arch)
         return Nets.latent(G, D, ema_copy(G))
 
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
@@ -181,3 +183,14 @@ def ema_copy(G: nn.Module) -> nn.Module:
     import copy
 
     return copy.deepcopy(G).eval().requires_grad_(False)
+
+
+def module_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    """A trained auxiliary module's weights for a recipe's state, under `prefix.`."""
+    return {f"{prefix}.{k}": v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+def load_module_state(prefix: str, module: nn.Module, state: dict) -> None:
+    with torch.no_grad():
+        for k, v in module.state_dict().items():
+            v.copy_(state[f"{prefix}.{k}"])

@@ -32,7 +32,7 @@ from torch import nn
 
 from gankd.errors import ConfigError
 from gankd.losses.distill import distance_consistency
-from gankd.methods.base import DataInfo, Nets, PhaseData
+from gankd.methods.base import DataInfo, Nets, PhaseData, load_module_state, module_state
 from gankd.methods.finetune import Finetune
 from gankd.nets.layers import ConvLayer
 
@@ -122,9 +122,7 @@ class CDC(Finetune):
         return {"cdc": self.options.kl_weight * loss}
 
     def state_dict(self) -> dict:
-        return {f"patch_head.{k}": v.detach().cpu() for k, v in self.patch_head.state_dict().items()}
+        return module_state("patch_head", self.patch_head)
 
     def load_state_dict(self, state: dict) -> None:
-        with torch.no_grad():
-            for k, v in self.patch_head.state_dict().items():
-                v.copy_(state[f"patch_head.{k}"])
+        load_module_state("patch_head", self.patch_head, state)

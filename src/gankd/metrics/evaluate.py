@@ -16,7 +16,7 @@ import torch
 from gankd.data.dataset import ImageDataset
 from gankd.data.source import ImageSource
 from gankd.errors import GankdError
-from gankd.features import Extractor, load_extractor
+from gankd.features import Extractor, check_judge, load_extractor
 from gankd.generate import sample
 from gankd.nets.stylegan2 import NOISE_MODES
 from gankd.metrics.copying import data_copying
@@ -52,6 +52,7 @@ class Evaluator:
         if train is None and any(m in NEEDS_TRAIN for m in metrics):
             raise GankdError(f"{', '.join(m for m in metrics if m in NEEDS_TRAIN)} need the training images: "
                              "give a split folder as the reference, or --train DIR|SPEC")
+        check_judge(features)
         self.extractor = load_extractor(features, weights, resize, device)
         if isinstance(reference, ImageSource):
             images = uint8_images(reference, resolution, channels, upscale)

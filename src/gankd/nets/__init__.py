@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gankd.nets import biggan
+from gankd.nets.biggan import BigGANConfig
 from gankd.nets.stylegan2 import Discriminator, Generator, StyleGAN2Config
 from gankd.nets.translation import PatchDiscriminator, TranslationConfig, Translator
 
@@ -30,6 +32,12 @@ def describe_stylegan2(cfg: StyleGAN2Config) -> dict:
             "channels": {f"{2 ** r}": cfg.channels(2 ** r) for r in range(2, cfg.log_size + 1)}, **extras}
 
 
+def describe_biggan(cfg: BigGANConfig) -> dict:
+    return {"resolution": cfg.resolution, "image channels": cfg.img_channels, "conditioning dims": cfg.c_dim,
+            "z dims": cfg.z_dim, "channels G/D": f"{4 * cfg.ch}/{4 * cfg.d_ch}",
+            **({"label embedding": cfg.shared_dim} if cfg.c_dim else {})}
+
+
 def describe_translation(cfg: TranslationConfig) -> dict:
     return {"resolution": cfg.resolution, "channels in/out": f"{cfg.in_channels}/{cfg.out_channels}",
             "generator": f"{cfg.generator}, ngf {cfg.ngf}, {cfg.norm} norm" + (", dropout" if cfg.dropout else ""),
@@ -41,10 +49,12 @@ def describe_translation(cfg: TranslationConfig) -> dict:
 ARCHITECTURES = {
     "stylegan2": Architecture(StyleGAN2Config, {"G": Generator, "G_ema": Generator, "D": Discriminator}, "latent",
                               describe_stylegan2),
+    "biggan": Architecture(BigGANConfig, {"G": biggan.Generator, "G_ema": biggan.Generator, "D": biggan.Discriminator},
+                           "latent", describe_biggan),
     "translation": Architecture(TranslationConfig, {"G": Translator, "G_AB": Translator, "G_BA": Translator,
                                                     "D": PatchDiscriminator, "D_A": PatchDiscriminator,
                                                     "D_B": PatchDiscriminator}, "translation", describe_translation),
 }
 
-__all__ = ["ARCHITECTURES", "Architecture", "Discriminator", "Generator", "PatchDiscriminator", "StyleGAN2Config",
+__all__ = ["ARCHITECTURES", "Architecture", "BigGANConfig", "Discriminator", "Generator", "PatchDiscriminator", "StyleGAN2Config",
            "TranslationConfig", "Translator"]

@@ -14,13 +14,13 @@ distillation methods need no forward hooks. Feature names are ``b{resolution}``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from gankd.nets.config import NetConfig
 from gankd.nets.layers import (ConstantInput, ConvLayer, EqualLinear, PixelNorm, ResBlock, StyledConv,
                                ToRGB, minibatch_stddev)
 
@@ -28,8 +28,10 @@ MIN_RESOLUTION, MAX_RESOLUTION = 8, 1024
 
 
 @dataclass(frozen=True)
-class StyleGAN2Config:
+class StyleGAN2Config(NetConfig):
     """Architecture of a StyleGAN2 pair; channels at resolution r are min(channel_base // r, channel_max)."""
+
+    label = "StyleGAN2"
 
     resolution: int = 32
     img_channels: int = 3
@@ -48,12 +50,8 @@ class StyleGAN2Config:
     d_cmap_layers: int = 8
 
     def __post_init__(self):
-        r = self.resolution
-        if not (MIN_RESOLUTION <= r <= MAX_RESOLUTION and r & (r - 1) == 0):
-            raise ValueError(f"resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}, got {r}")
-        for name in ("img_channels", "z_dim", "w_dim", "channel_base", "channel_max", "mbstd_group"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        self.require(("img_channels", "z_dim", "w_dim", "channel_base", "channel_max", "mbstd_group"),
+                     resolutions=(MIN_RESOLUTION, MAX_RESOLUTION))
         if self.c_dim < 0 or self.n_mlp < 1 or self.d_cmap_layers < 0:
             raise ValueError("c_dim and d_cmap_layers must be >= 0 and n_mlp >= 1")
         if self.conv_clamp is not None and self.conv_clamp <= 0:
@@ -74,17 +72,6 @@ class StyleGAN2Config:
     def num_ws(self) -> int:
         """Number of per-layer style vectors the synthesis network consumes."""
         return self.log_size * 2 - 2
-
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "blur_kernel": list(self.blur_kernel)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StyleGAN2Config":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown StyleGAN2 settings: {', '.join(sorted(unknown))}")
-        return cls(**{k: tuple(v) if k == "blur_kernel" else v for k, v in d.items()})
 
 
 def normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:

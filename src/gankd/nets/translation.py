@@ -11,21 +11,24 @@ Weights start from N(0, 0.02) (norm scales N(1, 0.02)), the originals' default.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from gankd.nets.config import NetConfig
 
 GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet")
 NORMS = ("instance", "batch", "none")
 
 
 @dataclass(frozen=True)
-class TranslationConfig:
+class TranslationConfig(NetConfig):
     """Architecture of a translation model: generator kind and width (ngf), PatchGAN depth and
     width (ndf), normalisation, dropout, channels in and out, and a condition vector's size
     (`cond_dim`, tiled and concatenated to the generator's input: continuous attributes)."""
+
+    label = "translation"
 
     resolution: int = 64
     in_channels: int = 3
@@ -49,11 +52,7 @@ class TranslationConfig:
             raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.d_input not in ("pair", "single"):
             raise ValueError(f"d_input must be pair or single, got {self.d_input!r}")
-        for name in ("in_channels", "out_channels", "ngf", "ndf", "d_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.cond_dim < 0:
-            raise ValueError(f"cond_dim must be 0 or more, got {self.cond_dim}")
+        self.require(("in_channels", "out_channels", "ngf", "ndf", "d_layers"), ("cond_dim",))
         if self.generator == "unet" and self.unet_levels < 5:
             raise ValueError("the U-Net needs a resolution of at least 32 (five levels)")
 
@@ -66,16 +65,6 @@ class TranslationConfig:
     def d_channels(self) -> int:
         """Channels D reads: A and B side by side for a paired D, B alone otherwise."""
         return self.out_channels + (self.in_channels if self.d_input == "pair" else 0)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TranslationConfig":
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown translation settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:

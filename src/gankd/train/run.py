@@ -84,7 +84,7 @@ def _check_world(cfg: TrainConfig) -> None:
         raise ConfigError(f"batch {cfg.batch} does not split evenly among {world} processes; "
                           f"use a multiple of {world}")
     per_rank = cfg.batch // world
-    if per_rank % min(cfg.arch.mbstd_group, per_rank):
+    if cfg.architecture == "stylegan2" and per_rank % min(cfg.arch.mbstd_group, per_rank):
         raise ConfigError(f"the batch per process ({per_rank}) must be a multiple of arch.mbstd_group "
                           f"({cfg.arch.mbstd_group})")
 
