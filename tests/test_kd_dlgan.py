@@ -245,3 +245,22 @@ def test_a_real_clip_teaches_from_a_whole_model_file(tmp_path):
         images = torch.rand(2, 3, 16, 16) * 2 - 1
         seen = teacher_view(recipe_view, images)
         torch.testing.assert_close(seen, recipe_view.embed(images.repeat_interleave(14, 2).repeat_interleave(14, 3)))
+
+
+def test_train_kd_dlgan_on_a_user_folder_from_the_command_line(run_cli, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (20, 20), (30 * i, 200 - 20 * i, 90)).save(folder / f"{i}.png")
+    common = ["train", "--data", folder, "--res", "16", *BIGGAN[2:], "steps=1", "upscale=true"]
+    code, out, err = run_cli(*common, "--method", "kd-dlgan", "--teacher", "clip-gankd",
+                             "kd-dlgan.prompts=a red square|a green square", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert load_checkpoint(tmp_path / "run").meta["training"]["config"]["options"]["teacher"] == "clip-gankd"
+    assert "trained through: clip-gankd" in run_cli("info", tmp_path / "run")[1]
+    code, _, err = run_cli(*common, "--method", "kd-dlgan", "--out", tmp_path / "run2")
+    assert code == 2 and "give kd-dlgan.prompts=" in err and err.count("\n") == 1
+    code, _, err = run_cli(*common, "--teacher", "clip-gankd", "--out", tmp_path / "run3")
+    assert code == 2 and "--teacher: method scratch has no teacher" in err

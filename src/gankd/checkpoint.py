@@ -185,6 +185,8 @@ def describe(path: str | os.PathLike) -> dict:
         facts["samples from"] = f"its stored prior ({meta['prior']['kind']})"
     if "training" in meta:
         facts["resumable"] = f"yes (method {meta['training']['config']['method']}; gankd train --resume {path})"
+        if meta["training"].get("teachers"):  # never its judges (gankd evaluate refuses them)
+            facts["trained through"] = ", ".join(meta["training"]["teachers"])
     discriminators = [r for r in meta["roles"] if r.startswith("D")]
     return {"path": str(path), "format": meta.get("source format", f"gankd v{meta['version']}"),
             "architecture": meta["arch"], **architecture.describe(cfg),

@@ -47,7 +47,7 @@ class LossSettings:
     d_steps: int = 1  # D steps per G step (BigGAN: 4); a step is one D step, G and its regularizer run every d_steps
     lecam: float = 0.0  # LeCam regularization weight (Tseng et al. 2021; 0 = off)
     lecam_decay: float = 0.9  # decay of LeCam's moving averages of D's real and fake outputs (the reference's)
-    lecam_start: int = 0  # steps before the term counts (its averages copy D's latest means until then); reference: 1000 G steps
+    lecam_start: int = 0  # steps before the term counts (the averages copy D's latest means); reference: 1000 G steps
     r1_gamma: float | None = None  # None: NVlabs' heuristic 0.0002 * res^2 / batch
     r1_interval: int = 16  # lazy R1: every this many steps, scaled up by it
     pl_weight: float = 0.0  # path-length regularization (0 = off)

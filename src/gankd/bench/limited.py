@@ -35,8 +35,8 @@ CPU = ("precision=bf16", "channels_last=true", "mirror=true", "log_every=50", "s
 BIGGAN = (*CPU, "architecture=biggan", "res=32", "biggan.ch=16", "biggan.d_ch=16", "batch=32", "loss.kind=hinge",
           "loss.d_steps=4", "loss.r1_gamma=0", "optim.g_lr=2e-4", "optim.d_lr=2e-4", "optim.beta2=0.999",
           "augment.kind=diffaugment", "augment.policy=translation,cutout", "steps=1500")
-STYLEGAN2 = (*CPU, "res=32", "arch.channel_max=64", "arch.z_dim=256", "arch.w_dim=256", "batch=16", "loss.kind=nonsat", "augment.kind=diffaugment",
-             "augment.policy=color,translation,cutout", "steps=1500")
+STYLEGAN2 = (*CPU, "res=32", "arch.channel_max=64", "arch.z_dim=256", "arch.w_dim=256", "batch=16", "loss.kind=nonsat",
+             "augment.kind=diffaugment", "augment.policy=color,translation,cutout", "steps=1500")
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,8 @@ class KDDLGAN(Recipe):
         try:
             teacher = copy.deepcopy(load_extractor(self.options.teacher, self.options.weights or None))
         except GankdError as err:
-            raise ConfigError(f"{self.name}.teacher {self.options.teacher}: {str(err).replace('--weights PATH', 'kd-dlgan.weights=PATH')}") from None
+            how = str(err).replace("--weights PATH", f"{self.name}.weights=PATH")
+            raise ConfigError(f"{self.name}.teacher {self.options.teacher}: {how}") from None
         if not hasattr(teacher, "embed_text"):
             raise ConfigError(f"{self.name}.teacher: {self.options.teacher} embeds no texts; use clip-gankd or clip:ARCH/TAG")
         nets.frozen["teacher"] = teacher.eval().requires_grad_(False)
