@@ -33,8 +33,14 @@ def metrics(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in line.items() if not k.startswith("time/")} for line in lines]
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C reaches a process started from a terminal; a background shell (CI's) ignores SIGINT, and
+    its children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def gankd_process(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gankd", "train", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-m", "gankd", "train", *map(str, args)], preexec_fn=as_from_a_terminal,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

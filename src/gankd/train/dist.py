@@ -119,6 +119,8 @@ def exit_with_launcher(poll_seconds: float = 1.0, grace_seconds: float = 30.0) -
     and SIGKILL if it is still alive `grace_seconds` later (stuck in a collective)."""
     global _launcher
     _launcher = os.getppid()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started from a background shell: the watch needs it
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def watch() -> None:
         while not launcher_gone():
