@@ -87,7 +87,7 @@ class Clip(Extractor):
         self.has_text = set(own) <= set(state)  # the whole model: texts can be embedded too (KD-DLGAN's prompts)
         if self.has_text:
             load_exactly(self.model, {k: state[k] for k in own}, "clip", path)
-        self.arch, self.tag = arch, tag
+        self.arch = arch  # its tokenizer embeds texts
         self.model.eval().requires_grad_(False)
         self.weights_hash = file_digest(path)
         size = self.model.visual.image_size
