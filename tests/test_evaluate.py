@@ -91,10 +91,10 @@ def test_bad_input_is_one_line(run_cli, tmp_path, args, message):
 def test_training_evaluates_logs_and_keeps_the_best(tmp_path, run_cli):
     from test_train import DATA as DATA_OF_TINY, TINY
 
-    from gankd.features import load_extractor
+    from gankd.features import _load_extractor
 
     run = tmp_path / "run"
-    load_extractor.cache_clear()  # the extractor is built (random init, then its weights) in this run
+    _load_extractor.cache_clear()  # the extractor is built (random init, then its weights) in this run
     train(overrides=[*TINY, "steps=4", "eval.every=2", "eval.n=24", "eval.metrics=kid,pr", "eval.best=kid"], out=run)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train(overrides=[*TINY, "steps=4"], out=tmp_path / "plain")

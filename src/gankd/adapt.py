@@ -74,8 +74,8 @@ def new_plan(source, target, shots, method, out, config, settings, seed, eval_sa
 
     if not source or not target:
         raise ConfigError("gankd adapt needs --source CKPT and --target DIR|SPEC (or --resume OUT)")
-    if method not in adapting_methods():
-        raise ConfigError(unknown("few-shot method", method, adapting_methods()))
+    if method not in adapting_methods(composed=True):
+        raise ConfigError(unknown("few-shot method", method, adapting_methods(composed=True)))
     out_dir = Path(out) if out else Path(f"adapt-{method}-{Path(target).name or 'target'}")
     check_new_dir(out_dir)
     eval_n = 1000 if eval_samples is None else eval_samples

@@ -182,7 +182,8 @@ def describe(path: str | os.PathLike) -> dict:
     skip = ("format", "version", "arch", "config", "roles", "source format", "training", "prior")
     facts = {k: v for k, v in meta.items() if k not in skip}
     if "prior" in meta:
-        facts["samples from"] = f"its stored prior ({meta['prior']['kind']})"
+        said = [f"{k} {v}" for k, v in meta["prior"]["values"].items() if isinstance(v, (str, int, float, bool))]
+        facts["samples from"] = f"its stored prior ({', '.join([meta['prior']['kind'], *said])})"
     if "training" in meta:
         facts["resumable"] = f"yes (method {meta['training']['config']['method']}; gankd train --resume {path})"
         if meta["training"].get("teachers"):  # never its judges (gankd evaluate refuses them)

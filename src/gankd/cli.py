@@ -113,6 +113,9 @@ def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
              trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
              noise: str = typer.Option("const", help="noise mode: const, random or none"),
              class_index: Optional[int] = typer.Option(None, "--class", help="class of a conditional generator"),
+             prior_image: Optional[list[Path]] = typer.Option(
+                 None, help="a DIP model: variations of this real image (through its features); repeatable"),
+             interpolate: int = typer.Option(0, help="with two --prior-image: this many steps from the first to the second"),
              grid: Optional[Path] = typer.Option(None, help="write a grid PNG here"),
              outdir: Optional[Path] = typer.Option(None, help="write one PNG per seed into this new folder"),
              batch: int = typer.Option(16, help="batch size"),
@@ -122,7 +125,8 @@ def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
     from gankd.generate import generate as run
 
     for path in run(ckpt, seeds, grid_path=grid, outdir=outdir, force=force, latents=latents, truncation=trunc,
-                    noise_mode=noise, class_index=class_index, batch_size=batch, device=device):
+                    noise_mode=noise, class_index=class_index, batch_size=batch, device=device,
+                    prior_images=prior_image, interpolate=interpolate):
         say(str(path))
 
 

@@ -124,7 +124,7 @@ class TrainConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
     ema: EMASettings = field(default_factory=EMASettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
-    options: dict = field(default_factory=dict)  # the recipe's own options, keys `<method>.<name>`
+    options: dict = field(default_factory=dict)  # the recipe's own options: {section: {name: value}}, keys `<section>.<name>`
 
     # Keys that may change when a run is resumed: they do not change the numbers it computes
     # (evaluation draws no random numbers from the training's generators).
@@ -137,7 +137,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "options":
-                out.update({f"{self.method}.{k}": v for k, v in value.items()})
+                out.update({f"{section}.{k}": v for section, values in value.items() for k, v in values.items()})
             elif dataclasses.is_dataclass(value):
                 out.update({f"{f.name}.{g.name}": getattr(value, g.name) for g in dataclasses.fields(value)})
             else:
@@ -145,7 +145,7 @@ class TrainConfig:
         return out
 
     def to_dict(self) -> dict:
-        return {k: (v if k != "options" else dict(v)) for k, v in dataclasses.asdict(self).items()}
+        return {k: (v if k != "options" else {s: dict(o) for s, o in v.items()}) for k, v in dataclasses.asdict(self).items()}
 
     def arch_config(self, img_channels: int, c_dim: int) -> StyleGAN2Config | BigGANConfig:
         """The latent model's architecture config: `architecture` picks the class, its section the settings."""
@@ -179,11 +179,14 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
     method = str(settings.get("method", cfg.method))
     recipe = recipe_class(method)  # unknown method: error naming the known ones
     settings = {**_flatten(recipe.defaults), **settings}  # the method's defaults, under everything given
-    options_cls = recipe.Options
-    options = {f.name: f.default for f in dataclasses.fields(options_cls)}
-    if "options" in settings:  # a stored config keeps options as one mapping
-        settings.update({f"{method}.{k}": v for k, v in settings.pop("options").items()})
-    hints = _field_types(cfg) | {f"{method}.{k}": t for k, t in typing.get_type_hints(options_cls).items()}
+    sections = recipe.option_sections()  # {section: Options class}: the method's, and DIP's when composed
+    options = {section: {f.name: f.default for f in dataclasses.fields(cls)} for section, cls in sections.items()}
+    if "options" in settings:  # a stored config keeps options as one mapping (before 0.9: one section, flat)
+        stored = settings.pop("options")
+        nested = stored if all(isinstance(v, dict) for v in stored.values()) else {next(iter(sections)): stored}
+        settings.update({f"{section}.{k}": v for section, values in nested.items() for k, v in values.items()})
+    hints = _field_types(cfg) | {f"{section}.{k}": t for section, cls in sections.items()
+                                 for k, t in typing.get_type_hints(cls).items()}
     for key, raw in settings.items():
         if key in hints:
             value = _coerce(key, raw, hints[key])
@@ -193,8 +196,8 @@ def resolve(file: str | Path | None = None, overrides: list[str] | dict | None =
         else:
             raise ConfigError(unknown("setting", key, hints))
         section, _, name = key.rpartition(".")
-        if section == method:
-            options[name] = value
+        if section in sections:
+            options[section][name] = value
         elif section:
             setattr(getattr(cfg, section), name, value)
         else:

@@ -92,4 +92,71 @@ class Latents(Prior):
         return cls(w, names or [f"latent{i:04d}" for i in range(len(w))])
 
 
-PRIORS = {p.kind: p for p in (Normal, Latents)}
+class Mixture(Prior):
+    """DIP's prior: z as `normal` draws it, and a conditioning vector e from a mixture fitted to the
+    training images' features: component k with probability weights[k], then means[k] + L_k eps
+    (L_k the Cholesky factor of its covariance; k-means centres have none and are used as they
+    are). Both come from a generator of their own seeded by the seed (numpy's default_rng((seed,
+    1))), so a seed's e does not depend on the batch. With `normalize`, e is put back on the unit
+    sphere, where the training features lie. `values` name the extractor that made the features
+    (`gankd generate --prior-image` computes an image's e with it)."""
+
+    kind = "mixture"
+    conditions = True
+
+    def __init__(self, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor | None, values: dict):
+        self.weights, self.means, self.scale_tril, self.values = weights.double(), means.double(), \
+            (None if scale_tril is None else scale_tril.double()), values
+
+    def conditioning(self, seeds: list[int]) -> torch.Tensor:
+        """e [N, dim], one per seed."""
+        out = []
+        for seed in seeds:
+            rng = np.random.default_rng((seed, 1))
+            k = int(rng.choice(len(self.weights), p=(self.weights / self.weights.sum()).numpy()))
+            e = self.means[k].numpy().copy()
+            if self.scale_tril is not None:
+                e += self.scale_tril[k].numpy() @ rng.standard_normal(len(e))
+            out.append(e)
+        e = torch.from_numpy(np.stack(out))
+        if self.values.get("normalize"):
+            e = torch.nn.functional.normalize(e, dim=1)
+        return e.float()
+
+    def inputs(self, seeds, G):
+        if G.cfg.c_dim != self.means.shape[1]:
+            raise GankdError(f"the prior draws {self.means.shape[1]} values; this generator takes {G.cfg.c_dim}")
+        return {"z": seed_latents(seeds, G.cfg.z_dim), "c": self.conditioning(seeds)}
+
+    def state(self):
+        tensors = {"weights": self.weights, "means": self.means}
+        if self.scale_tril is not None:
+            tensors["scale_tril"] = self.scale_tril
+        return tensors, self.values
+
+    @classmethod
+    def from_state(cls, tensors, values):
+        return cls(tensors["weights"], tensors["means"], tensors.get("scale_tril"), values)
+
+
+class Variations(Prior):
+    """Fixed conditioning vectors e [M, dim] (real images' features: `gankd generate --prior-image`)
+    under each of `seeds`' z: position p renders seeds[p % S] with e[p // S], S = len(seeds)."""
+
+    kind = "variations"
+    conditions = True
+
+    def __init__(self, e: torch.Tensor, seeds: list[int]):
+        self.e, self.seeds = e.float(), list(seeds)
+
+    def __len__(self) -> int:
+        return len(self.e) * len(self.seeds)
+
+    def inputs(self, positions, G):
+        if G.cfg.c_dim != self.e.shape[1]:
+            raise GankdError(f"the images' features have {self.e.shape[1]} values; this generator takes {G.cfg.c_dim}")
+        seeds = [self.seeds[p % len(self.seeds)] for p in positions]
+        return {"z": seed_latents(seeds, G.cfg.z_dim), "c": self.e[[p // len(self.seeds) for p in positions]]}
+
+
+PRIORS = {p.kind: p for p in (Normal, Latents, Mixture)}

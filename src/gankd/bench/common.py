@@ -56,9 +56,14 @@ def bench_folder(out: Path, command: str):
         yield
 
 
-def settings_for(method: str, settings: list[str], methods) -> list[str]:
-    """The settings that apply to `method`: shared ones, and `<method>.<option>` of its own only."""
-    return [s for s in settings if s.split(".", 1)[0] not in methods or s.split(".", 1)[0] == method]
+def settings_for(method: str, settings: list[str], methods: list[str]) -> list[str]:
+    """The settings that apply to `method` among a bench's `methods`: shared ones, and the options
+    of its own sections only (`cdc.*` for cdc and cdc+dip, `dip.*` for methods with +dip)."""
+    from gankd.methods import recipe_class
+
+    sections = {section for name in methods for section in recipe_class(name).option_sections()}
+    own = recipe_class(method).option_sections()
+    return [s for s in settings if s.split(".", 1)[0] not in sections or s.split(".", 1)[0] in own]
 
 
 def open_bench(out: Path, protocol: dict, threads: int | None) -> int:

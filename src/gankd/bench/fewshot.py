@@ -90,7 +90,7 @@ def bench_fewshot(methods: str | None = None, targets: str | None = None, seeds:
 
     methods = methods or ",".join(adapting_methods())  # None: every method that adapts a source
     targets = targets or ",".join(t for t in TARGETS if t not in NOT_BY_DEFAULT)
-    method_list, target_list = parse_list(methods, adapting_methods(), "method"), parse_list(targets, TARGETS, "target")
+    method_list, target_list = parse_list(methods, adapting_methods(composed=True), "method"), parse_list(targets, TARGETS, "target")
     check_counts(seeds, threads, jobs, eval_samples)
     out = Path(out)
     with bench_folder(out, "gankd bench fewshot"):
@@ -115,13 +115,12 @@ def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: 
     """Every (target, method, seed) run in a locked bench folder, `jobs` at a time, then the tables
     and pictures."""
     from gankd.comparison import comparison_picture
-    from gankd.methods import RECIPES
     from gankd.images import save_png
 
     commands, runs = [], {}
     splits = {target: fixed_split(target, shots, out / "splits" / target) for target in target_list}
     for target, method in itertools.product(target_list, method_list):
-        own = settings_for(method, settings, RECIPES)
+        own = settings_for(method, settings, method_list)
         for seed in range(seeds):
             run = out / "runs" / target / method / f"seed{seed}"
             commands.append(f"gankd adapt --source {source} --target {splits[target]} --method {method} --seed {seed} "

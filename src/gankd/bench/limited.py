@@ -7,7 +7,7 @@ before every use (the subset in train/, the rest in eval/):
 - `groups10`, `groups20`: 10 % and 20 % of the 2022 emoji without skin tones, conditional on their
   10 groups, BigGAN at 32 px + DiffAugment (the paper's CIFAR protocol in small).
 Rows are methods with settings (`ROWS`): the base (DiffAugment), + LeCam, KD-DLGAN (AGKD + CGKD +
-LeCam) and its ablations. Every run is `gankd train` with its set's settings (`SETS`, sized for 2
+LeCam) and its ablations, and rows under DIP's instance prior (`+dip`). Every run is `gankd train` with its set's settings (`SETS`, sized for 2
 CPU cores; configs/limited-gpu-*.yaml hold the paper-scale ones) and its row's, scored at its last
 step against the whole set (as the paper does: FID against the full data) by evaluation during
 training, with the domain features. A finished run is read back, an interrupted one resumed
@@ -60,6 +60,9 @@ ROWS = {  # row -> (method, its settings)
     "cgkd": ("kd-dlgan", ("loss.lecam=0.3", "kd-dlgan.agkd=0")),
     "kd-no-lecam": ("kd-dlgan", ("loss.lecam=0",)),
     "ada": ("scratch", ("loss.lecam=0", "augment.kind=ada", "augment.policy=default")),
+    "diffaugment+dip": ("scratch+dip", ("loss.lecam=0",)),
+    "lecam+dip": ("scratch+dip", ("loss.lecam=0.3",)),
+    "kd-dlgan+dip": ("kd-dlgan+dip", ("loss.lecam=0.3",)),
 }
 DEFAULT_ROWS = ("diffaugment", "lecam", "kd-dlgan", "agkd", "cgkd")
 
@@ -99,9 +102,9 @@ def run_settings(name: str, row: str, split: Path, seed: int, eval_samples: int,
     method, own = ROWS[row]
     settings = [*limited.settings, f"method={method}", *own, f"data={split / 'train'}", f"seed={seed}",
                 f"threads={threads}", f"eval.ref={limited.spec}", "eval.metrics=kid,fid,pr", f"eval.n={eval_samples}"]
-    if method == "kd-dlgan":
+    if method.startswith("kd-dlgan"):
         settings.append(f"kd-dlgan.prompts={prompts_of(split, limited)}")
-    settings += settings_for(method, extra, {method for method, _ in ROWS.values()})
+    settings += settings_for(method, extra, [method for method, _ in ROWS.values()])
     steps = next(int(s.split("=", 1)[1]) for s in reversed(settings) if s.startswith("steps="))
     return method, [*settings, f"eval.every={steps}"]
 

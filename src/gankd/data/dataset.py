@@ -69,6 +69,7 @@ class ImageDataset(torch.utils.data.Dataset):
             raise DataError(f"channels must be 1, 3 or 4, not {self.channels}")
         self.upscale = source.upscale_ok if upscale is None else upscale
         self.workers = default_workers() if workers is None else workers
+        self.vectors: np.ndarray | None = None  # per-image conditioning that replaces the labels (DIP)
         nbytes = len(source) * self.channels * resolution ** 2
         if (cache is None and nbytes <= CACHE_LIMIT_BYTES) or cache:
             self.images = torch.from_numpy(self._decode_all())
@@ -88,7 +89,18 @@ class ImageDataset(torch.utils.data.Dataset):
 
     @property
     def cond_dim(self) -> int:
-        return self.source.cond_dim
+        return self.source.cond_dim if self.vectors is None else self.vectors.shape[1]
+
+    def condition_on(self, vectors: np.ndarray) -> None:
+        """Condition image i on vectors[i] from now on, instead of on the source's labels (DIP: each
+        image's own features)."""
+        if len(vectors) != len(self):
+            raise ValueError(f"{len(vectors)} vectors for {len(self)} images")
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def cond(self, i: int) -> np.ndarray | None:
+        """Image i's conditioning: its vector (`condition_on`), else the source's labels."""
+        return self.source.cond(i) if self.vectors is None else self.vectors[i]
 
     def _check_size(self, i: int, side: int) -> None:
         if side < self.resolution and not self.upscale:
@@ -130,7 +142,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         img = self.uint8(i).float() / 127.5 - 1
-        cond = self.source.cond(i)
+        cond = self.cond(i)
         return {"image": img, "c": torch.from_numpy(cond) if cond is not None else torch.zeros(0)}
 
     def loader(self, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = True,

@@ -114,7 +114,7 @@ class LatentFamily(Family):
         self.cfg, self.nets, self.recipe, self.augment, self.dist, self.memory = cfg, nets, recipe, augment, dist, memory
         self.dev, self.per_rank = dist.device, cfg.batch // dist.world  # divisible: checked by train.run
         self.c_dim = data.cond_dim
-        self.conds = torch.from_numpy(np.stack([data.source.cond(i) for i in range(len(data))])).float().to(self.dev) \
+        self.conds = torch.from_numpy(np.stack([data.cond(i) for i in range(len(data))])).float().to(self.dev) \
             if self.c_dim else None  # the labels fakes are drawn with
         self.path_length = PathLength(cfg.loss.pl_decay).to(self.dev)
         self.lecam = LeCam(cfg.loss.lecam_decay).to(self.dev)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import torch
+
 from gankd.errors import GankdError, unknown
 from gankd.features.base import RESIZE_MODES, Extractor
 
@@ -33,9 +35,16 @@ def check_judge(spec: str) -> None:
                          "domain, inception or clip features")
 
 
-@lru_cache(maxsize=8)
 def load_extractor(spec: str, weights: str | None = None, resize: str = "clean", device: str = "cpu") -> Extractor:
-    """The extractor for `spec`, on `device`, in eval mode; cached per process."""
+    """The extractor for `spec`, on `device`, in eval mode; cached per process. Building one draws
+    random initial weights: not from the caller's random streams, so a run's networks do not depend
+    on whether this process has built the extractor before."""
+    with torch.random.fork_rng(devices=[]):
+        return _load_extractor(spec, weights, resize, device)
+
+
+@lru_cache(maxsize=8)
+def _load_extractor(spec: str, weights: str | None, resize: str, device: str) -> Extractor:
     name, _, variant = spec.partition(":")
     if name not in EXTRACTORS:
         raise GankdError(unknown("feature extractor", name, EXTRACTORS))

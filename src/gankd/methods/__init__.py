@@ -1,4 +1,5 @@
-"""Methods as recipes: the registry the loop and the config look names up in."""
+"""Methods as recipes: the registry the loop and the config look names up in. A registered name
+with `+dip` (`cdc+dip`) is that method under DIP's instance prior (`gankd.methods.dip`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from gankd.methods.base import PHASES, DataInfo, Nets, PhaseData, Recipe
 from gankd.methods.cdc import CDC
 from gankd.methods.cyclegan import CycleGAN
 from gankd.methods.d3t import D3T
+from gankd.methods.dip import with_dip
 from gankd.methods.finetune import Finetune
 from gankd.methods.freezed import FreezeD
 from gankd.methods.kd_dlgan import KDDLGAN
@@ -21,12 +23,19 @@ def register(cls: type[Recipe]) -> type[Recipe]:
     return cls
 
 
-def adapting_methods() -> list[str]:
-    """The methods `gankd adapt` and `gankd bench fewshot` offer, in registration order."""
-    return [name for name, cls in RECIPES.items() if cls.adapts]
+def adapting_methods(composed: bool = False) -> list[str]:
+    """The methods `gankd adapt` and `gankd bench fewshot` offer, in registration order (with
+    `composed`, each one's `+dip` too)."""
+    plain = [name for name, cls in RECIPES.items() if cls.adapts]
+    return [*plain, *(f"{name}+dip" for name in plain)] if composed else plain
 
 
 def recipe_class(name: str) -> type[Recipe]:
+    base, plus, extra = name.partition("+")
+    if plus:
+        if extra != "dip":
+            raise ConfigError(f"method {name}: only dip composes with a method (as {base}+dip)")
+        return with_dip(recipe_class(base))
     if name not in RECIPES:
         raise ConfigError(unknown("method", name, RECIPES))
     return RECIPES[name]

@@ -114,9 +114,15 @@ class Recipe:
     class Options:
         """The method's own settings, given as `<method>.<option>=value`."""
 
+    @classmethod
+    def option_sections(cls) -> dict[str, type]:
+        """{section: Options class} of the `<section>.<option>` settings: the method's own (a method
+        composed with DIP, `cdc+dip`, adds `dip`)."""
+        return {cls.name: cls.Options}
+
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.options = self.Options(**cfg.options)
+        self.options = self.Options(**cfg.options.get(next(iter(self.option_sections())), {}))
         judge = cfg.eval.features.partition(":")[0]
         if any(t.partition(":")[0] == judge for t in self.teachers()):
             raise ConfigError(f"method {self.name} would train through {judge} features, which also evaluate "

@@ -76,21 +76,24 @@ class D3T(Finetune):
         self.transformed_features: torch.Tensor | None = None
 
     def build(self, data: DataInfo) -> Nets:
-        if data.c_dim:
-            raise ConfigError("d3t adapts unconditional generators; the data here are conditional (label=...)")
         nets = super().build(data)
         nets.frozen["G_s"] = copy.deepcopy(nets.G).eval().requires_grad_(False)
         nets.frozen["D_s"] = copy.deepcopy(nets.D).eval().requires_grad_(False)
         nets.frozen["perceptual"] = DiscriminatorDistance(nets.frozen["D_s"]) if self.options.perceptual == DISCRIMINATOR \
             else copy.deepcopy(load_extractor(self.options.perceptual))
         self.shots = torch.stack([data.dataset[i]["image"] for i in range(data.size)])
-        taps = [k for k in nets.D(self.shots[:1], None, return_features=True)[1]]
+        self.shot_c = torch.stack([data.dataset[i]["c"] for i in range(data.size)]) if data.c_dim else None
+        taps = [k for k in nets.D(self.shots[:1], self.labels(0, 1), return_features=True)[1]]
         blocks = [k for k in taps if k.startswith("b")][1:]  # the first b* tap is from-RGB
         self.kd_layers = blocks if self.options.kd_layers == "blocks" else split_names(self.options.kd_layers)
         unknown = [k for k in [*self.kd_layers, self.options.mmd_layer] if k not in taps]
         if unknown:
             raise ConfigError(f"d3t: the discriminator has no feature {unknown[0]!r}; it has {', '.join(taps)}")
         return nets
+
+    def labels(self, start: int, stop: int) -> torch.Tensor | None:
+        """The shots' own labels (DIP: their features) for D, or None for unconditional data."""
+        return None if self.shot_c is None else self.shot_c[start:stop].to(self.shots.device)
 
     def teachers(self) -> list[str]:
         return [] if self.options.perceptual == DISCRIMINATOR else [self.options.perceptual]
@@ -109,7 +112,7 @@ class D3T(Finetune):
         with torch.no_grad():  # in groups of D's minibatch-stddev size, whatever the number of shots
             transformed = nets.frozen["G_s"].synthesis(self.w_shots, noise_mode="const")
             self.transformed_features = torch.cat([
-                D_s(transformed[i:i + group], None, return_features=True)[1][self.options.mmd_layer].float()
+                D_s(transformed[i:i + group], self.labels(i, i + group), return_features=True)[1][self.options.mmd_layer].float()
                 for i in range(0, len(transformed), group)])
 
     def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:

@@ -13,7 +13,9 @@ from gankd.methods.base import DataInfo, Nets, Recipe, ema_copy
 
 class Finetune(Recipe):
     """Every network starts from `source` (any format `load_checkpoint` reads); its architecture
-    comes from the source, so `arch.*` settings do not apply. The per-layer noise strengths train
+    comes from the source, so `arch.*` settings do not apply. An unconditional StyleGAN2 source
+    takes on the data's labels (classes, DIP's feature priors) through label layers that start at
+    zero, so training starts from exactly the source's function (`Generator.relabelled`). The per-layer noise strengths train
     too by default, as in rosinality's, CDC's and FreezeD's code (`train_noise=false` keeps them as
     in the source); every method built on this one has the option."""
 
@@ -31,8 +33,9 @@ class Finetune(Recipe):
         arch = ckpt.config
         if "D" not in ckpt.roles:
             raise ConfigError(f"{self.cfg.source}: no discriminator, which {self.name} needs")
+        relabel = not arch.c_dim and data.c_dim
         wanted = {"resolution": ("res", self.cfg.res), "img_channels": ("channels", data.img_channels),
-                  "c_dim": ("", data.c_dim)}
+                  "c_dim": ("", arch.c_dim if relabel else data.c_dim)}
         for key, (setting, value) in wanted.items():
             if getattr(arch, key) != value:
                 fix = f"; set {setting}={getattr(arch, key)} to match it" if setting else ""
@@ -41,6 +44,12 @@ class Finetune(Recipe):
         G = ckpt.network("G" if "G" in ckpt.roles else "G_ema").train().requires_grad_(True)
         D = ckpt.network("D").train().requires_grad_(True)
         G_ema = ckpt.network("G_ema") if "G_ema" in ckpt.roles else ema_copy(G)
+        if relabel:
+            if not hasattr(G, "relabelled"):
+                raise ConfigError(f"{self.cfg.source}: an unconditional {arch.label} cannot take on labels; "
+                                  "train a conditional one from scratch")
+            G, G_ema, D = G.relabelled(data.c_dim), G_ema.relabelled(data.c_dim).eval(), D.relabelled(data.c_dim)
+            G_ema.requires_grad_(False)
         return Nets.latent(G, D, G_ema)
 
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:

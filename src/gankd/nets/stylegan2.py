@@ -15,7 +15,7 @@ distillation methods need no forward hooks. Feature names are ``b{resolution}``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -121,6 +121,23 @@ class Generator(nn.Module):
     def num_ws(self) -> int:
         return self.cfg.num_ws
 
+    def relabelled(self, c_dim: int) -> "Generator":
+        """A copy of this unconditional generator that takes labels of `c_dim` values and, until it
+        trains, ignores them: the label's columns of the first mapping layer start at zero (the z
+        columns rescaled for the wider layer's equalized learning rate). How a pretrained source
+        becomes conditional (DIP's feature priors, classes)."""
+        if self.cfg.c_dim:
+            raise ValueError("only an unconditional generator can take on labels")
+        new = Generator(replace(self.cfg, c_dim=c_dim)).to(self.w_avg.device)
+        state, fresh = self.state_dict(), new.state_dict()
+        first = "style.1.weight"
+        widened = torch.zeros_like(fresh[first])
+        widened[:, :state[first].shape[1]] = state[first] * (self.style[1].scale / new.style[1].scale)
+        state[first] = widened
+        state.update({k: v for k, v in fresh.items() if k.startswith("embed.")})
+        new.load_state_dict(state)
+        return new
+
     def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
         """z [B, z_dim] (+ c [B, c_dim]) -> w [B, w_dim], truncated toward `w_avg` when psi < 1."""
         x = normalize_2nd_moment(z)  # the PixelNorm at style[0]
@@ -205,6 +222,17 @@ class Discriminator(nn.Module):
                                         for _ in range(cfg.d_cmap_layers)])
         elif cfg.c_dim:
             self.project = EqualLinear(cfg.c_dim, ch(4))
+
+    def relabelled(self, c_dim: int) -> "Discriminator":
+        """A copy with a projection head for labels of `c_dim` values (0: none) that judges as this
+        one does until it trains: the projection starts at zero, W = 0 (or is dropped)."""
+        if self.cfg.c_dim and self.cfg.d_cond != "projection":
+            raise ValueError("only a projection head can be changed (this discriminator has NVlabs' cmap head)")
+        new = Discriminator(replace(self.cfg, c_dim=c_dim, d_cond="projection")).to(next(self.parameters()).device)
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("project.")}
+        state.update({k: torch.zeros_like(v) for k, v in new.state_dict().items() if k.startswith("project.")})
+        new.load_state_dict(state)
+        return new
 
     @property
     def block_names(self) -> list[str]:
