@@ -17,7 +17,7 @@ from gankd.generate import sample
 from gankd.methods import adapting_methods, recipe_class
 from gankd.methods.dip import DIPOptions, embed_images, fit_prior
 from gankd.nets.biggan import BigGANConfig, Discriminator as BigGAND
-from gankd.nets.stylegan2 import Discriminator, Generator, StyleGAN2Config
+from gankd.nets.stylegan2 import Discriminator, StyleGAN2Config
 from gankd.priors import Mixture
 from gankd.train import train
 from test_kd_dlgan import BIGGAN, tensors

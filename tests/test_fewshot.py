@@ -235,6 +235,11 @@ def test_adapt_defaults_yield_to_a_config_file_and_settings(tmp_path):
     cfg, _, _ = resolve_run("configs/fewshot-256.yaml", [*required, "eval.n=64"], tmp_path / "r", defaults=ADAPT_DEFAULTS)
     assert (cfg.steps, cfg.batch, cfg.eval.features, cfg.eval.n) == (5000, 4, "inception", 64)
     assert cfg.eval.metrics == "kid,fid,intra_lpips,copying" and cfg.loss.r1_gamma == 10
+    dip, _, _ = resolve_run("configs/fewshot-256.yaml", ["data=x", "res=256", "method=d3t+dip", "source=s",
+                                                           "dip.extractor=clip:ViT-B-32/openai"], tmp_path / "r",
+                            defaults=ADAPT_DEFAULTS)
+    assert (dip.steps, dip.options["dip"]["extractor"], dip.options["d3t"]["invert_steps"]) == \
+        (5000, "clip:ViT-B-32/openai", 200)
     plain, _, _ = resolve_run(None, required, tmp_path / "r", defaults=ADAPT_DEFAULTS)
     assert (plain.steps, plain.batch, plain.eval.every) == (500, 4, 100)
     # The literature's protocol, for every method alike (docs/fewshot.md gives each setting's source).

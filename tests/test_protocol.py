@@ -215,15 +215,17 @@ def test_the_d3t_pair_term_moves_only_the_target_generator(source):
 
 def test_no_method_trains_through_the_network_that_evaluates_it(source, tmp_path, run_cli):
     judge = load_extractor(resolve(overrides=["data=x"]).eval.features)
-    for method in RECIPES:
+    with_dip = [f"{m}+dip" for m, cls in RECIPES.items() if cls.family == "latent"]
+    for method in [*RECIPES, *with_dip]:
         _, nets = recipe_for(method, source)
         modules = nets.all()
         extractors = [m for net in modules for m in net.modules() if isinstance(m, Extractor)]
         assert judge.id not in {e.id for e in extractors}, method
         judge_params = {id(p) for p in judge.parameters()}
         assert not any(id(p) in judge_params for net in modules for p in net.parameters()), method
-    with pytest.raises(ConfigError, match="never trains through its judge"):
-        recipe_for("d3t", source, "d3t.perceptual=domain", "eval.features=domain")
+    for method, setting in (("d3t", "d3t.perceptual=domain"), ("finetune+dip", "dip.extractor=domain")):
+        with pytest.raises(ConfigError, match="never trains through its judge"):
+            recipe_for(method, source, setting, "eval.features=domain")
     # A model trained through domain features is not judged by them afterwards either.
     run = train(overrides=[*TINY, f"data={TARGET}", "steps=1", "method=d3t", f"source={source}",
                            "d3t.perceptual=domain", "eval.features=inception", "d3t.invert_steps=1"],

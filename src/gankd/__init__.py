@@ -6,7 +6,7 @@ imported on first use so that `import gankd` and `gankd --help` stay fast.
 
 from importlib import import_module
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 _API = {
     # data (gankd data ...)

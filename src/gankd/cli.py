@@ -198,7 +198,8 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           source: Optional[str] = typer.Option(None, help="the pretrained generator (checkpoint or builtin:NAME)"),
           target: Optional[str] = typer.Option(None, help="a split folder, or a folder/spec to split"),
           shots: int = typer.Option(10, help="training images drawn from the target (when it is not a split)"),
-          method: str = typer.Option("d3t", help="a few-shot method (an unknown name lists them all)"),
+          method: str = typer.Option("d3t", help="a few-shot method, with +dip for the instance prior (an unknown "
+                                                 "name lists them all)"),
           config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
           out: Optional[Path] = typer.Option(None, help="new folder [default: adapt-<method>-<target>]"),
           seed: int = typer.Option(0, help="seed of the split, the training and the evaluation"),
@@ -222,8 +223,8 @@ BENCH_JOBS = typer.Option(1, help="runs at a time, each in its own process (2 co
 
 @bench_app.command("fewshot", context_settings={"help_option_names": ["-h", "--help"]})
 def bench_fewshot(settings: Optional[list[str]] = BENCH_SETTINGS,
-                  methods: Optional[str] = typer.Option(None, help="comma list of methods [default: every few-shot "
-                                                                    "method]"),
+                  methods: Optional[str] = typer.Option(None, help="comma list of methods, +dip ones too "
+                                                                    "[default: every few-shot method]"),
                   targets: Optional[str] = typer.Option(None, help="comma list of built-in targets [default: all but "
                                                                     "those the bench marks as not clean]"),
                   seeds: int = typer.Option(5, help="training seeds per method and target"),
