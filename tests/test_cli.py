@@ -190,7 +190,7 @@ def test_generate_renders_the_latents_of_a_projection(run_cli, ckpt, tmp_path):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "g" / name)),
                               np.asarray(Image.open(tmp_path / "p" / "reconstructions" / name)))
     assert_one_line_error(*run_cli("generate", ckpt, "--latents", tmp_path / "p" / "latents.safetensors",
-                                   "--seeds", "1", "--grid", tmp_path / "x.png")[::2], "not both")
+                                   "--seeds", "1", "--grid", tmp_path / "x.png")[::2], "give --latents alone")
     # Fixed latents stored in a checkpoint as its prior: seed i renders row i.
     from gankd.checkpoint import load_checkpoint, save_checkpoint
     from gankd.priors import Latents

@@ -258,7 +258,7 @@ def test_train_kd_dlgan_on_a_user_folder_from_the_command_line(run_cli, tmp_path
     code, out, err = run_cli(*common, "--method", "kd-dlgan", "--teacher", "clip-gankd",
                              "kd-dlgan.prompts=a red square|a green square", "--out", tmp_path / "run")
     assert code == 0, err
-    assert load_checkpoint(tmp_path / "run").meta["training"]["config"]["options"]["teacher"] == "clip-gankd"
+    assert load_checkpoint(tmp_path / "run").meta["training"]["config"]["options"]["kd-dlgan"]["teacher"] == "clip-gankd"
     assert "trained through: clip-gankd" in run_cli("info", tmp_path / "run")[1]
     code, _, err = run_cli(*common, "--method", "kd-dlgan", "--out", tmp_path / "run2")
     assert code == 2 and "give kd-dlgan.prompts=" in err and err.count("\n") == 1
