@@ -119,8 +119,14 @@ def test_an_unconditional_generator_takes_on_labels_without_changing(source):
     z = torch.randn(3, G.cfg.z_dim)
     for e in (torch.zeros(3, 6), torch.randn(3, 6)):
         torch.testing.assert_close(conditional.mapping(z, e), G.mapping(z))
-    nets = recipe_class("finetune+dip")(resolve(overrides=[*TINY, f"source={source}", "method=finetune+dip"]))
-    assert nets.name == "finetune+dip" and nets.adapts
+    recipe = recipe_class("finetune+dip")(resolve(overrides=[*TINY, f"source={source}", "method=finetune+dip"]))
+    assert recipe.name == "finetune+dip" and recipe.adapts
+    columns = torch.randn(G.cfg.w_dim, G.cfg.w_dim)  # `finetune.new_labels=random`: they start as given
+    started = G.relabelled(6, columns).eval()
+    assert torch.equal(started.style[1].weight[:, G.cfg.z_dim:], columns)
+    assert not torch.allclose(started.mapping(z, torch.randn(3, 6)), G.mapping(z))
+    with pytest.raises(ConfigError, match="new_labels must be zero or random"):
+        recipe_class("cdc+dip")(resolve(overrides=[*TINY, f"source={source}", "method=cdc+dip", "cdc.new_labels=one"]))
 
 
 # Composition ------------------------------------------------------------------------------------

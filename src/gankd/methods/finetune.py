@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from gankd.checkpoint import load_checkpoint
@@ -15,7 +16,9 @@ class Finetune(Recipe):
     """Every network starts from `source` (any format `load_checkpoint` reads); its architecture
     comes from the source, so `arch.*` settings do not apply. An unconditional StyleGAN2 source
     takes on the data's labels (classes, DIP's feature priors) through label layers that start at
-    zero, so training starts from exactly the source's function (`Generator.relabelled`). The per-layer noise strengths train
+    zero, so training starts from exactly the source's function (`Generator.relabelled`); with
+    `new_labels=random`, G's label columns start as a fresh layer's would (under the mapping's
+    learning-rate multiplier, zero columns hardly move in a few hundred steps). The per-layer noise strengths train
     too by default, as in rosinality's, CDC's and FreezeD's code (`train_noise=false` keeps them as
     in the source); every method built on this one has the option."""
 
@@ -25,6 +28,12 @@ class Finetune(Recipe):
     @dataclass
     class Options:
         train_noise: bool = True
+        new_labels: str = "zero"  # how G's label columns start when an unconditional source takes on labels: zero, random
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if self.options.new_labels not in ("zero", "random"):
+            raise ConfigError(f"{self.name}.new_labels must be zero or random, not {self.options.new_labels!r}")
 
     def build(self, data: DataInfo) -> Nets:
         if not self.cfg.source:
@@ -48,7 +57,10 @@ class Finetune(Recipe):
             if not hasattr(G, "relabelled"):
                 raise ConfigError(f"{self.cfg.source}: an unconditional {arch.label} cannot take on labels; "
                                   "train a conditional one from scratch")
-            G, G_ema, D = G.relabelled(data.c_dim), G_ema.relabelled(data.c_dim).eval(), D.relabelled(data.c_dim)
+            w_dim, lr = G.cfg.w_dim, G.cfg.lr_mlp  # a fresh EqualLinear's initial values
+            columns = torch.randn(w_dim, w_dim) / lr if self.options.new_labels == "random" else None
+            G, G_ema = G.relabelled(data.c_dim, columns), G_ema.relabelled(data.c_dim, columns).eval()
+            D = D.relabelled(data.c_dim)
             G_ema.requires_grad_(False)
         return Nets.latent(G, D, G_ema)
 

@@ -121,11 +121,12 @@ class Generator(nn.Module):
     def num_ws(self) -> int:
         return self.cfg.num_ws
 
-    def relabelled(self, c_dim: int) -> "Generator":
-        """A copy of this unconditional generator that takes labels of `c_dim` values and, until it
-        trains, ignores them: the label's columns of the first mapping layer start at zero (the z
-        columns rescaled for the wider layer's equalized learning rate). How a pretrained source
-        becomes conditional (DIP's feature priors, classes)."""
+    def relabelled(self, c_dim: int, label_columns: torch.Tensor | None = None) -> "Generator":
+        """A copy of this unconditional generator that takes labels of `c_dim` values. The label's
+        columns of the first mapping layer start at zero, so that it ignores them until it trains
+        (or at `label_columns`, stored values [w_dim, w_dim]); the z columns are rescaled for the
+        wider layer's equalized learning rate. How a pretrained source becomes conditional (DIP's
+        feature priors, classes)."""
         if self.cfg.c_dim:
             raise ValueError("only an unconditional generator can take on labels")
         new = Generator(replace(self.cfg, c_dim=c_dim)).to(self.w_avg.device)
@@ -133,6 +134,8 @@ class Generator(nn.Module):
         first = "style.1.weight"
         widened = torch.zeros_like(fresh[first])
         widened[:, :state[first].shape[1]] = state[first] * (self.style[1].scale / new.style[1].scale)
+        if label_columns is not None:
+            widened[:, state[first].shape[1]:] = label_columns
         state[first] = widened
         state.update({k: v for k, v in fresh.items() if k.startswith("embed.")})
         new.load_state_dict(state)
