@@ -16,7 +16,6 @@ from gankd.features import load_extractor
 from gankd.generate import sample
 from gankd.methods import adapting_methods, recipe_class
 from gankd.methods.dip import DIPOptions, embed_images, fit_prior
-from gankd.nets.biggan import BigGANConfig, Discriminator as BigGAND
 from gankd.nets.stylegan2 import Discriminator, StyleGAN2Config
 from gankd.priors import Mixture
 from gankd.train import train
@@ -107,10 +106,16 @@ def test_a_projection_discriminator_with_w_zero_is_the_unconditional_one():
     by_hand = D(x) + (phi * (e @ conditional.project.weight.T * conditional.project.scale)).sum(1, keepdim=True) / 32 ** 0.5
     torch.testing.assert_close(logits, by_hand)
     assert "project.weight" not in conditional.relabelled(0).state_dict()
-    big = BigGAND(BigGANConfig(resolution=16, c_dim=3, ch=4, d_ch=4, z_dim=8, shared_dim=4)).eval()
-    with pytest.raises(ValueError, match="spectral norm"):
-        big.relabelled(3)
-    torch.testing.assert_close(big.relabelled(0).eval()(x), big.linear(big(x, torch.zeros(4, 3), return_features=True)[1]["phi"]))
+
+
+def test_without_projection_d_never_sees_the_prior(source, split, tmp_path):
+    run = train(overrides=[*TINY, f"data={split / 'train'}", f"source={source}", "method=finetune+dip", "steps=2",
+                           "dip.project=false"], out=tmp_path / "r")
+    D = load_checkpoint(run.checkpoint).network("D")
+    assert D.cfg.c_dim > 0 and not D.project.weight.any() and not D.project.bias.any()  # held at W = 0
+    with pytest.raises(ConfigError, match="BigGAN's spectral norm"):
+        train(overrides=[*BIGGAN, f"data={split / 'train'}", "method=scratch+dip", "dip.project=false", "steps=1"],
+              out=tmp_path / "b")
 
 
 def test_an_unconditional_generator_takes_on_labels_without_changing(source):

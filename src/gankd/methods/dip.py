@@ -10,8 +10,8 @@ built by `with_dip`; its settings are `dip.*`. The paper has no public code; gan
 - e replaces the data's labels (`ImageDataset.condition_on`): G takes it where a conditional G
   takes a label (StyleGAN2: embedded and concatenated to z before the mapping, as NVlabs'
   conditional model; BigGAN: the shared linear embedding conditional BN reads), and D is a
-  projection discriminator D(x, e) = psi(phi(x)) + <W e, phi(x)> (`dip.project=false`: D without e,
-  the ablation). A pretrained unconditional source takes e on through layers that start at zero.
+  projection discriminator D(x, e) = psi(phi(x)) + <W e, phi(x)> (`dip.project=false`: W held at
+  zero, so D does not see e: the ablation, StyleGAN2 only). A pretrained unconditional source takes e on through layers that start at zero.
 - The loss is the base method's (its adversarial loss and terms): each real is judged with its own
   e; each fake is made from, and judged with, the e of a training image drawn uniformly, the
   expectation of the paper's objective (priors of real images) drawn independently of the reals D
@@ -143,11 +143,23 @@ class InstancePrior:
         values = {"extractor": self.dip.extractor, "extractor_id": extractor.id, "normalize": self.dip.normalize}
         self.mixture = fit_prior(features, self.dip, self.cfg.seed, values)
         nets = super().build(replace(data, c_dim=features.shape[1]))
+        self.held = set()  # D's projection held at W = 0 (dip.project=false): D(x, e) = psi(phi(x))
         if not self.dip.project:
-            nets.roles["D"] = nets.D.relabelled(0)
+            head = getattr(nets.D, "project", None)
+            if head is None:
+                raise ConfigError("dip.project=false holds a StyleGAN2 projection head at zero; this discriminator "
+                                  "has none (BigGAN's spectral norm cannot be zero)")
+            with torch.no_grad():
+                for p in head.parameters():
+                    p.zero_()
+            self.held = {id(p) for p in head.parameters()}
         if self.dip.consistency:
             nets.frozen["dip_extractor"] = copy.deepcopy(extractor).eval().requires_grad_(False)
         return nets
+
+    def trainable(self, nets: Nets) -> dict[str, list]:
+        params = super().trainable(nets)
+        return {name: [p for p in group if id(p) not in self.held] for name, group in params.items()}
 
     def losses(self, phase: str, data: PhaseData) -> dict[str, torch.Tensor]:
         terms = super().losses(phase, data)

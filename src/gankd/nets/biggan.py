@@ -18,7 +18,7 @@ D `block1`.. per block and `phi`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -161,16 +161,6 @@ class Discriminator(nn.Module):
         self.linear = sn(nn.Linear(width, 1))
         if cfg.c_dim:
             self.embed = sn(nn.Linear(cfg.c_dim, width, bias=False))
-
-    def relabelled(self, c_dim: int) -> "Discriminator":
-        """A copy without the projection (c_dim 0). A spectral-normed projection cannot start at zero
-        (its norm would divide by 0), so a BigGAN discriminator cannot take on labels this way."""
-        if c_dim:
-            raise ValueError("a BigGAN discriminator cannot take on labels after training (spectral norm of a zero "
-                             "projection); train it conditional from the start")
-        new = Discriminator(replace(self.cfg, c_dim=0)).to(next(self.parameters()).device)
-        new.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("embed.")})
-        return new
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, return_features: bool = False):
         """img [B, C, R, R] -> logits [B, 1] (+ features `block1`.. and `phi`, the summed ReLU map)."""
