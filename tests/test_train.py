@@ -213,10 +213,11 @@ def test_config_file_overrides_and_errors(tmp_path, run_cli):
     yaml_file = tmp_path / "x.yaml"
     yaml_file.write_text("data: emoji\nbatch: 16\nloss:\n  kind: hinge\n  r1_gamma: 1e-3\n")
     cfg = resolve(yaml_file, ["batch=8", "freezed.layers=3", "method=freezed"])
-    assert (cfg.batch, cfg.loss.kind, cfg.loss.r1_gamma, cfg.options) == (8, "hinge", 0.001,
-                                                                        {"freezed": {"train_noise": True, "layers": 3}})
+    assert (cfg.batch, cfg.loss.kind, cfg.loss.r1_gamma, cfg.options) == (8, "hinge", 0.001, {"freezed": {
+        "train_noise": True, "new_labels": "zero", "layers": 3}})
     stored_before_0_9 = {**cfg.to_dict(), "options": {"train_noise": False, "layers": 1}}  # one flat section
-    assert resolve(base=stored_before_0_9).options == {"freezed": {"train_noise": False, "layers": 1}}
+    assert resolve(base=stored_before_0_9).options == {"freezed": {"train_noise": False, "new_labels": "zero",
+                                                                   "layers": 1}}
     code, out, _ = run_cli("train", "--config", yaml_file, "--res", "64", "--dry-run", "ema.rampup=none")
     assert code == 0 and "res: 64" in out and "rampup: null" in out and "kind: hinge" in out
     for bad, message in [(["nope=1"], "unknown setting 'nope'; known settings: arch.channel_base"),
