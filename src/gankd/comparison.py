@@ -39,10 +39,12 @@ def comparison_picture(split: str | os.PathLike, generators: dict[str, str | os.
 def samples_of(ckpt: str | os.PathLike) -> np.ndarray:
     """uint8 [SAMPLES, H, W, C] of seeds 0..SAMPLES-1, classes in turn for a conditional generator
     whose prior does not give the labels (DIP's does)."""
-    from gankd.checkpoint import load_checkpoint, read_meta
+    from gankd.checkpoint import read_meta
     from gankd.generate import sample
+    from gankd.priors import PRIORS
 
-    classes = read_meta(ckpt)["config"]["c_dim"]
-    if not classes or load_checkpoint(ckpt).prior().conditions:
+    meta = read_meta(ckpt)
+    classes, prior = meta["config"]["c_dim"], meta.get("prior")
+    if not classes or prior and PRIORS[prior["kind"]].conditions:
         return sample(ckpt, list(range(SAMPLES)))
     return np.concatenate([sample(ckpt, [i], class_index=i % classes) for i in range(SAMPLES)])

@@ -11,7 +11,8 @@ built by `with_dip`; its settings are `dip.*`. The paper has no public code; gan
   takes a label (StyleGAN2: embedded and concatenated to z before the mapping, as NVlabs'
   conditional model; BigGAN: the shared linear embedding conditional BN reads), and D is a
   projection discriminator D(x, e) = psi(phi(x)) + <W e, phi(x)> (`dip.project=false`: W held at
-  zero, so D does not see e: the ablation, StyleGAN2 only). A pretrained unconditional source takes e on through layers that start at zero.
+  zero, so D does not see e: the ablation, StyleGAN2 only). A pretrained unconditional source
+  takes e on through layers that start at zero.
 - The loss is the base method's (its adversarial loss and terms): each real is judged with its own
   e; each fake is made from, and judged with, the e of a training image drawn uniformly, the
   expectation of the paper's objective (priors of real images) drawn independently of the reals D
@@ -130,6 +131,7 @@ class InstancePrior:
             raise ConfigError("dip.components and dip.consistency must be 0 or more")
         super().__init__(cfg)  # checks the teachers, this extractor among them, against the judge
         self.mixture: Mixture | None = None
+        self.held: set[int] = set()  # D's projection held at W = 0 (dip.project=false): D(x, e) = psi(phi(x))
 
     def teachers(self) -> list[str]:
         return [*super().teachers(), self.dip.extractor]
@@ -143,7 +145,6 @@ class InstancePrior:
         values = {"extractor": self.dip.extractor, "extractor_id": extractor.id, "normalize": self.dip.normalize}
         self.mixture = fit_prior(features, self.dip, self.cfg.seed, values)
         nets = super().build(replace(data, c_dim=features.shape[1]))
-        self.held = set()  # D's projection held at W = 0 (dip.project=false): D(x, e) = psi(phi(x))
         if not self.dip.project:
             head = getattr(nets.D, "project", None)
             if head is None:
