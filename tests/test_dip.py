@@ -170,7 +170,7 @@ def test_bad_input_gives_one_line(source, split, tmp_path, run_cli):
     for settings, said in ((["method=scratch+dip", "dip.extractor=nope"], "unknown feature extractor 'nope'"),
                            (["method=scratch+dip", f"dip.weights={tmp_path / 'missing.pt'}"], "dip.extractor clip-gankd"),
                            (["method=scratch+dip", "dip.extractor=domain"], "never trains through its judge"),
-                           (["method=scratch+gan"], "only dip composes"),
+                           (["method=scratch+gan"], "composes with dip or distill only"),
                            (["method=pix2pix+dip"], "+dip conditions latent generators")):
         code, _, err = run_cli(*base, *settings)
         assert code == 2 and said in err and len(err.strip().splitlines()) == 1, (settings, err)

@@ -213,6 +213,23 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
     print_table(run(source, target, shots, method, out, config, settings, seed, resume, eval_samples))
 
 
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def distill(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                                          help="training settings, e.g. steps=4000 batch=4 distill.srp=1e4"),
+            teacher: str = typer.Option(..., help="the trained translation model (checkpoint or run folder)"),
+            width: int = typer.Option(16, help="the student's width (translation.ngf; the teacher's is usually 64)"),
+            method: str = typer.Option("kd+srp", help="distiller: none (the student alone), kd, feature, sp, srp, "
+                                                      "kd+srp (or terms joined by +)"),
+            config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
+            out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]")) -> None:
+    """Compress a translation model (pix2pix, CycleGAN) into a thinner student by distillation (SRP-KD)."""
+    from gankd.distill import distill as run
+
+    result = run(teacher, width, method, out, config, settings)
+    if result.checkpoint is not None:
+        say(str(result.checkpoint))
+
+
 # Options every bench has.
 BENCH_SETTINGS = typer.Argument(None, metavar="[KEY=VALUE]...", help="settings for every run, e.g. steps=300")
 BENCH_EVAL_N = typer.Option(1000, "--eval-n", help="samples per final evaluation")
@@ -259,6 +276,24 @@ def bench_limited(settings: Optional[list[str]] = BENCH_SETTINGS,
     say(f"{folder}: results.md, results.csv, paired.csv, commands.txt, one picture per set")
 
 
+@bench_app.command("compress", context_settings={"help_option_names": ["-h", "--help"]})
+def bench_compress(settings: Optional[list[str]] = BENCH_SETTINGS,
+                   teachers: str = typer.Option(..., help="trained translation models by task name: "
+                                                          "edges2emoji=RUN,tones=RUN"),
+                   widths: str = typer.Option("16", help="comma list of student widths (translation.ngf)"),
+                   rows: Optional[str] = typer.Option(None, help="comma list of distillers: none, kd, feature, sp, srp, "
+                                                                 "kd+srp [default: all]"),
+                   seeds: int = typer.Option(3, help="training seeds per student"),
+                   out: Path = typer.Option(Path("bench-compress"), help="folder (an unfinished bench resumes)"),
+                   threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
+    """Compression benchmark: students of each teacher at each width, by each distiller; scores, speed, pictures."""
+    from gankd.bench.compress import bench_compress as run
+
+    folder = run(teachers, widths, rows, seeds, out, settings, threads, jobs)
+    say((folder / "results.md").read_text().rstrip())
+    say(f"{folder}: results.md, results.csv, paired.csv, speed.csv, commands.txt, one picture per task")
+
+
 @app.command()
 def translate(ckpt: Path = typer.Argument(..., help="translation checkpoint or run folder (pix2pix, CycleGAN)"),
               inputs: str = typer.Argument(..., help="images: a folder, zip or data spec, or a translation task "
@@ -274,6 +309,20 @@ def translate(ckpt: Path = typer.Argument(..., help="translation checkpoint or r
 
     report = translate_images(ckpt, inputs, out, direction, device, upscale)
     say(f"{report['out']}: {report['images']} translated images, side-by-side.png")
+
+
+@app.command()
+def export(ckpt: Path = typer.Argument(..., help="translation checkpoint or run folder (a distilled student, pix2pix, "
+                                                 "CycleGAN)"),
+           out: Path = typer.Option(..., help="new folder: generator.pth, generator.pt (TorchScript), generator.onnx"),
+           direction: str = typer.Option("ab", help="ab, or ba with a CycleGAN model")) -> None:
+    """Export a translation generator to run without gankd: original-layout weights, TorchScript, ONNX."""
+    from gankd.export import export as run
+
+    report = run(ckpt, out, direction)
+    diffs = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}" for k, v in report["max_difference"].items())
+    say(f"{out}: generator.pth, generator.pt, generator.onnx ({report['parameters']:,} parameters; largest "
+        f"difference from gankd's forward: {diffs})")
 
 
 @app.command()
@@ -305,8 +354,9 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           res: Optional[int] = typer.Option(None, help="resolution (the setting res=...) [default: 32]"),
           config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
           method: Optional[str] = typer.Option(None, help="the method (the setting method=...) [default: scratch]"),
-          teacher: Optional[str] = typer.Option(None, help="the method's teacher, e.g. clip-gankd for kd-dlgan (the "
-                                                           "setting <method>.teacher=...)"),
+          teacher: Optional[str] = typer.Option(None, help="the method's teacher, e.g. clip-gankd for kd-dlgan, a "
+                                                           "checkpoint for pix2pix+distill (the setting "
+                                                           "<section>.teacher=...)"),
           out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]"),
           resume: Optional[Path] = typer.Option(None, help="go on with a run folder or one of its checkpoints"),
           dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit")) -> None:
@@ -323,9 +373,11 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
     if teacher is not None:
         named = method or next((s.partition("=")[2] for s in reversed(settings or []) if s.startswith("method=")),
                                "scratch")
-        if "teacher" not in {f.name for f in dataclasses.fields(recipe_class(named).Options)}:
+        sections = [name for name, options in recipe_class(named).option_sections().items()
+                    if "teacher" in {f.name for f in dataclasses.fields(options)}]
+        if not sections:
             raise ConfigError(f"--teacher: method {named} has no teacher")
-        overrides.append(f"{named}.teacher={teacher}")
+        overrides.append(f"{sections[0]}.teacher={teacher}")
     if dry_run:
         cfg, run_dir, point = resolve_run(config, overrides, out, resume)
         going_on = "" if point is None else f" (resuming {point.checkpoint})" if point.checkpoint else \

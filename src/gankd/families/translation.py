@@ -28,7 +28,8 @@ GRID_INPUTS = 12
 
 @dataclass
 class Translated:
-    """What a translation phase computed, for a recipe's terms (fake_a only with two directions)."""
+    """What a translation phase computed, for a recipe's terms (fake_a only with two directions;
+    the generators' feature taps of the same forward passes in G_main only)."""
 
     step: int
     nets: Nets
@@ -36,6 +37,8 @@ class Translated:
     real_b: torch.Tensor
     fake_b: torch.Tensor | None = None
     fake_a: torch.Tensor | None = None
+    features_b: dict | None = None  # taps of the generator that made fake_b
+    features_a: dict | None = None
 
 
 def flip_together(*images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -98,15 +101,16 @@ class TranslationFamily(Family):
         a, b, roles, kind = batch["a"], batch["b"], self.nets.roles, self.cfg.loss.kind
         if phase == "G_main":
             if self.cycle:
-                fake_b, fake_a = roles["G_AB"](a), roles["G_BA"](b)
+                (fake_b, feats_b), (fake_a, feats_a) = roles["G_AB"](a, return_features=True), \
+                    roles["G_BA"](b, return_features=True)
                 terms = {"adv_ab": generator_loss(self.judge(roles["D_B"], a, fake_b), kind),
                          "adv_ba": generator_loss(self.judge(roles["D_A"], b, fake_a), kind)}
                 self._fakes = {"b": fake_b.detach(), "a": fake_a.detach()}
             else:
-                fake_b, fake_a = roles["G"](a), None
+                (fake_b, feats_b), fake_a, feats_a = roles["G"](a, return_features=True), None, None
                 terms = {"adv": generator_loss(self.judge(roles["D"], a, fake_b), kind)}
                 self._fakes = {"b": fake_b.detach()}
-            return terms, Translated(step, self.nets, a, b, fake_b, fake_a)
+            return terms, Translated(step, self.nets, a, b, fake_b, fake_a, feats_b, feats_a)
         fakes = self.recipe.discriminator_fakes(self._fakes)
         if not self.cycle:
             halves = discriminator_loss(self.judge(roles["D"], a, b), self.judge(roles["D"], a, fakes["b"]), kind)
@@ -153,10 +157,11 @@ class TranslationFamily(Family):
 
 
 @torch.no_grad()
-def translate(G, images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def translate(G, images: torch.Tensor, seed: int = 0, return_features: bool = False):
     """G's outputs for `images` [N, C, R, R] in [-1, 1], one image at a time in training mode, as
     pix2pix's paper and test.py run it (batch statistics of the test image, dropout on), with
-    dropout seeded; the normalisation buffers and the caller's random streams are left as they were."""
+    dropout seeded; the normalisation buffers and the caller's random streams are left as they were.
+    With `return_features`, (outputs, G's feature taps) (a distillation teacher's targets)."""
     saved = {k: v.clone() for k, v in G.named_buffers()}
     mode = G.training
     G.train()
@@ -164,11 +169,13 @@ def translate(G, images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     try:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
-            return torch.cat([G(images[i:i + 1]) for i in range(len(images))])
+            each = [G(images[i:i + 1], return_features=True) for i in range(len(images))]
     finally:
         G.train(mode)
         for k, v in G.named_buffers():
             v.copy_(saved[k])
+    out = torch.cat([o for o, _ in each])
+    return (out, {k: torch.cat([f[k] for _, f in each]) for k in each[0][1]}) if return_features else out
 
 
 def translate_uint8(G, images: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Methods as recipes: the registry the loop and the config look names up in. A registered name
-with `+dip` (`cdc+dip`) is that method under DIP's instance prior (`gankd.methods.dip`)."""
+with a modifier (`MODIFIERS`) is that method composed with it: `cdc+dip` under DIP's instance prior
+(`gankd.methods.dip`), `pix2pix+distill` a student distilled from a teacher (`gankd.methods.distill`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from gankd.methods.cdc import CDC
 from gankd.methods.cyclegan import CycleGAN
 from gankd.methods.d3t import D3T
 from gankd.methods.dip import with_dip
+from gankd.methods.distill import with_distillation
 from gankd.methods.finetune import Finetune
 from gankd.methods.freezed import FreezeD
 from gankd.methods.kd_dlgan import KDDLGAN
 from gankd.methods.pix2pix import Pix2Pix
 
 RECIPES: dict[str, type[Recipe]] = {}
+MODIFIERS = {"dip": with_dip, "distill": with_distillation}  # <method>+<modifier>
 
 
 def register(cls: type[Recipe]) -> type[Recipe]:
@@ -33,9 +36,10 @@ def adapting_methods(composed: bool = False) -> list[str]:
 def recipe_class(name: str) -> type[Recipe]:
     base, plus, extra = name.partition("+")
     if plus:
-        if extra != "dip":
-            raise ConfigError(f"method {name}: only dip composes with a method (as {base}+dip)")
-        return with_dip(recipe_class(base))
+        if extra not in MODIFIERS:
+            raise ConfigError(f"method {name}: a method composes with {' or '.join(MODIFIERS)} only "
+                              f"({', '.join(f'{base}+{m}' for m in MODIFIERS)})")
+        return MODIFIERS[extra](recipe_class(base))
     if name not in RECIPES:
         raise ConfigError(unknown("method", name, RECIPES))
     return RECIPES[name]
@@ -44,5 +48,5 @@ def recipe_class(name: str) -> type[Recipe]:
 for _cls in (Recipe, Finetune, FreezeD, CDC, D3T, KDDLGAN, Pix2Pix, CycleGAN):
     register(_cls)
 
-__all__ = ["PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "adapting_methods", "recipe_class",
+__all__ = ["MODIFIERS", "PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "adapting_methods", "recipe_class",
            "register"]

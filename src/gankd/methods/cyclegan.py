@@ -77,6 +77,11 @@ class CycleGAN(Recipe):
         return Nets({"G_AB": Translator(arch), "G_BA": Translator(arch), "D_A": PatchDiscriminator(arch),
                      "D_B": PatchDiscriminator(arch)})
 
+    def reconstruction_weight(self) -> float:
+        """The weight of the method's own pixel reconstruction term (a distilled student's output KD
+        takes it by default)."""
+        return self.options.cycle_weight
+
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
         roles = nets.roles
         return {"G": [*roles["G_AB"].parameters(), *roles["G_BA"].parameters()],

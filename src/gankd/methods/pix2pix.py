@@ -37,6 +37,11 @@ class Pix2Pix(Recipe):
         arch = self.cfg.translation_config(data.img_channels, data.out_channels)
         return Nets({"G": Translator(arch), "D": PatchDiscriminator(arch)})
 
+    def reconstruction_weight(self) -> float:
+        """The weight of the method's own pixel reconstruction term (a distilled student's output KD
+        takes it by default)."""
+        return self.options.l1_weight
+
     def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
         return {"G": list(nets.roles["G"].parameters()), "D": list(nets.roles["D"].parameters())}
 

@@ -203,6 +203,23 @@ class Translator(nn.Module):
         self.cfg = cfg
         self.net = UnetGenerator(cfg) if cfg.generator == "unet" else ResnetGenerator(cfg)
 
+    @property
+    def encoder_tap(self) -> str:
+        """The tap after the two down-samplings (resolution / 4): where CycleGAN's ResNet encoder
+        ends (`enc`), the U-Net's second level (`down1`; its encoder goes on down to 1 x 1, where a
+        relation between positions is empty)."""
+        return "down1" if self.cfg.generator == "unet" else "enc"
+
+    @property
+    def intermediate_taps(self) -> list[str]:
+        """The taps feature distillation matches: the ResNet's encoder output and the residual
+        blocks at each third (gan-compression's mapping layers: blocks 3, 6, 9 of 9); the U-Net's
+        levels at resolution / 4, / 8 and / 16."""
+        if self.cfg.generator == "unet":
+            return ["down1", "down2", "down3"]
+        blocks = int(self.cfg.generator.split("_")[1].removesuffix("blocks"))
+        return ["enc", *(f"block{blocks * k // 3 - 1}" for k in (1, 2, 3))]
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, return_features: bool = False):
         if self.cfg.cond_dim:
             if cond is None:
