@@ -171,7 +171,7 @@ def test_bad_input_gives_one_line(source, split, tmp_path, run_cli):
                            (["method=scratch+dip", f"dip.weights={tmp_path / 'missing.pt'}"], "dip.extractor clip-gankd"),
                            (["method=scratch+dip", "dip.extractor=domain"], "never trains through its judge"),
                            (["method=scratch+gan"], "composes with dip or distill only"),
-                           (["method=pix2pix+dip"], "+dip conditions latent generators")):
+                           (["method=pix2pix+dip"], "+dip is for methods of the latent family")):
         code, _, err = run_cli(*base, *settings)
         assert code == 2 and said in err and len(err.strip().splitlines()) == 1, (settings, err)
     code, _, err = run_cli("generate", source, "--prior-image", tmp_path / "x.png", "--grid", tmp_path / "g.png")

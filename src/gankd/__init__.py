@@ -6,7 +6,7 @@ imported on first use so that `import gankd` and `gankd --help` stay fast.
 
 from importlib import import_module
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 _API = {
     # data (gankd data ...)
@@ -27,6 +27,8 @@ _API = {
     # evaluation (gankd evaluate)
     "evaluate": "gankd.metrics.evaluate", "Evaluator": "gankd.metrics.evaluate",
     "load_extractor": "gankd.features", "EXTRACTORS": "gankd.features",
+    # compression (gankd distill, gankd export)
+    "distill": "gankd.distill", "export_generator": ("gankd.export", "export"),
 }
 
 __all__ = sorted(_API)

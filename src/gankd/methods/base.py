@@ -200,3 +200,12 @@ def load_module_state(prefix: str, module: nn.Module, state: dict) -> None:
     with torch.no_grad():
         for k, v in module.state_dict().items():
             v.copy_(state[f"{prefix}.{k}"])
+
+
+def composed(mixin: type, base: type[Recipe], modifier: str, family: str, what: str) -> type[Recipe]:
+    """The recipe class `<base>+<modifier>`: `mixin` comes before `base` in its bases, so that each
+    of its hooks adds to the method's own; refused (one line) for a method of another family."""
+    if base.family != family:
+        raise ConfigError(f"+{modifier} is for methods of the {family} family; {base.name} is of the {base.family} one")
+    return type(f"{base.__name__}With{mixin.__name__}", (mixin, base),
+                {"name": f"{base.name}+{modifier}", "base": base, "__doc__": f"{base.name} {what}."})

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from gankd.errors import ConfigError, DataError, GankdError
-from gankd.methods.base import DataInfo, Nets, PhaseData, Recipe
+from gankd.methods.base import DataInfo, Nets, PhaseData, Recipe, composed
 from gankd.priors import Mixture
 
 FITS = ("gmm", "kmeans")
@@ -185,9 +185,5 @@ class InstancePrior:
 
 @lru_cache(maxsize=None)
 def with_dip(base: type[Recipe]) -> type[Recipe]:
-    """The recipe class `<base>+dip`."""
-    if base.family != "latent":
-        raise ConfigError(f"+dip conditions latent generators; {base.name} trains image-to-image models")
-    doc = f"{base.name} with DIP's instance prior (`dip.*`)."
-    return type(f"{base.__name__}WithDIP", (InstancePrior, base), {"name": f"{base.name}+dip", "base": base,
-                                                                    "__doc__": doc})
+    """The recipe class `<base>+dip` (latent methods: DIP conditions latent generators)."""
+    return composed(InstancePrior, base, "dip", "latent", "with DIP's instance prior (`dip.*`)")

@@ -34,7 +34,7 @@ from torch import nn
 
 from gankd.errors import CheckpointError, ConfigError
 from gankd.losses.relation import batch_relation, relation_loss, spatial_relation
-from gankd.methods.base import DataInfo, Nets, Recipe, load_module_state, module_state
+from gankd.methods.base import DataInfo, Nets, Recipe, composed, load_module_state, module_state
 
 TERMS = ("kd", "feature", "sp", "srp")
 DISTILLERS = ("none", "kd", "feature", "sp", "srp", "kd+srp")  # the compression bench's rows; none: no teacher
@@ -179,9 +179,5 @@ class Distillation:
 
 @lru_cache(maxsize=None)
 def with_distillation(base: type[Recipe]) -> type[Recipe]:
-    """The recipe class `<base>+distill`."""
-    if base.family != "translation":
-        raise ConfigError(f"+distill compresses image-to-image generators; {base.name} trains latent ones")
-    doc = f"{base.name} distilled from a teacher (`distill.*`)."
-    return type(f"{base.__name__}Distilled", (Distillation, base), {"name": f"{base.name}+distill", "base": base,
-                                                                     "__doc__": doc})
+    """The recipe class `<base>+distill` (translation methods: it compresses image-to-image generators)."""
+    return composed(Distillation, base, "distill", "translation", "distilled from a teacher (`distill.*`)")
