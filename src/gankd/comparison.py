@@ -1,7 +1,8 @@
 """One picture that compares generators on a few-shot target: the shots in the first row, then one
 row per generator with its samples from the same seeds (0..9; a class-conditional generator draws
 seed i in class i mod its classes), each row labelled on the left. Used by `gankd bench fewshot`
-and `gankd bench limited` (one per target) and `gankd demo`."""
+and `gankd bench limited` (one per target) and `gankd demo`; `labelled_rows` also by `gankd bench
+compress`."""
 
 from __future__ import annotations
 
@@ -15,17 +16,24 @@ SAMPLES = 10
 
 def comparison_picture(split: str | os.PathLike, generators: dict[str, str | os.PathLike]) -> np.ndarray:
     """uint8 [H, W, 3]: the split's training shots, then `name: checkpoint`'s samples, row by row."""
-    from PIL import Image, ImageDraw
-
     from gankd.checkpoint import read_meta
     from gankd.data.dataset import ImageDataset
     from gankd.data.splits import load_split
-    from gankd.images import grid, upscale_nearest
 
     res = read_meta(next(iter(generators.values())))["config"]["resolution"]
     data = ImageDataset(load_split(Path(split))[0], res, channels=3, upscale=True)
     rows = {"shots": np.stack([data.uint8(i).permute(1, 2, 0).numpy() for i in range(min(len(data), SAMPLES))])}
     rows |= {name: samples_of(ckpt) for name, ckpt in generators.items()}
+    return labelled_rows(rows)
+
+
+def labelled_rows(rows: dict[str, np.ndarray]) -> np.ndarray:
+    """uint8 [H, W, 3]: each `name: images` (uint8 [N, h, w, 3]) as a row, enlarged to 64 px at least,
+    short rows padded with white, the name on the left."""
+    from PIL import Image, ImageDraw
+
+    from gankd.images import grid, upscale_nearest
+
     width = max(len(r) for r in rows.values())
     padded = [np.concatenate([r, np.full((width - len(r), *r.shape[1:]), 255, np.uint8)]) for r in rows.values()]
     tiles = grid(upscale_nearest(np.concatenate(padded), 64), cols=width)

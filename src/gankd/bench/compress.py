@@ -12,8 +12,8 @@ parameters and multiply-accumulates (torch.utils.flop_counter, batch 1), CPU lat
 adds to a fresh process that loads it and translates (peak resident memory above the process's after
 its imports), each measured alone with the bench's thread count. A finished run is read back, an interrupted one resumed.
 Outputs in OUT/: results.md (scores, paired tests, speed), results.csv, paired.csv, speed.csv,
-commands.txt, one picture per task (input, ground truth, teacher, each row at the first width,
-seed 0), runs/, evals/.
+commands.txt, one picture per task (rows: test inputs, ground truth, the teacher's outputs, each
+distiller's student at the first width, seed 0), runs/, evals/, teachers.json.
 """
 
 from __future__ import annotations
@@ -255,23 +255,19 @@ def speed_table(out: Path, teacher_of: dict[str, str], width_list: list[int], ro
 
 
 def picture(path: Path, task: str, models: dict[str, str]) -> None:
-    """Rows of test inputs: input, ground truth, then each model's output for it."""
-    import numpy as np
-    import torch
-
+    """A row per model, a column per test input: the inputs, the ground truth, then each model's outputs."""
     from gankd.checkpoint import load_checkpoint
+    from gankd.comparison import labelled_rows
     from gankd.families.translation import translate_uint8
-    from gankd.images import grid, save_png, upscale_nearest
+    from gankd.images import save_png, to_uint8
     from gankd.metrics.evaluate import test_pairs
 
     first = load_checkpoint(next(iter(models.values())))
     inputs, truth, _ = test_pairs(task, first.config, None)
     inputs, truth = inputs[:PICTURE_INPUTS], truth[:PICTURE_INPUTS]
-    columns = [((inputs + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), truth]
-    for model in models.values():
+    rows = {"input": to_uint8(inputs), "ground truth": truth.permute(0, 2, 3, 1).numpy()}
+    for name, model in models.items():
         ckpt = load_checkpoint(model)
-        columns.append(translate_uint8(ckpt.network("G_AB" if "G_AB" in ckpt.roles else "G"), inputs))
-    channels = max(c.shape[1] for c in columns)
-    tiles = np.stack([c.expand(-1, channels, -1, -1).permute(0, 2, 3, 1).numpy() for c in columns], 1)
-    save_png(path, grid(upscale_nearest(tiles.reshape(-1, *tiles.shape[2:]), 64), cols=len(columns)))
-
+        rows[name] = translate_uint8(ckpt.network("G_AB" if "G_AB" in ckpt.roles else "G"), inputs).permute(0, 2, 3, 1).numpy()
+    save_png(path, labelled_rows({name: images if images.shape[-1] == 3 else images.repeat(3, -1)
+                                  for name, images in rows.items()}))
