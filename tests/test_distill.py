@@ -113,6 +113,9 @@ def test_distill_command_and_its_bad_input(teacher, tmp_path, run_cli):
     code, _, err = run_cli("distill", "--teacher", teacher, "--width", "4", "--method", "none", "steps=1", "threads=1",
                            "--out", tmp_path / "alone")
     assert code == 0 and "method: pix2pix\n" in (tmp_path / "alone" / "config.yaml").read_text()
+    code, out, err = run_cli("train", "--data", "glyphs-bold", "--method", "pix2pix+distill", "--teacher", teacher,
+                             "distill.terms=srp", *TINY, "translation.ngf=4", "--dry-run")  # --teacher: distill.teacher
+    assert code == 0 and f"teacher: {teacher}" in out, err
     base = ["train", "--data", "glyphs-bold", *TINY, "steps=1", "--out", tmp_path / "bad"]
     for settings, said in ((["method=pix2pix+distill", "distill.terms=srp"], "needs a teacher"),
                            (["method=pix2pix+distill", f"distill.teacher={teacher}"], "distill.terms: give one or more"),
