@@ -112,7 +112,10 @@ class Distillation:
 
     @staticmethod
     def generators(nets: Nets) -> list[str]:
-        return [r for r in ("G", "G_AB", "G_BA") if r in nets.roles]
+        """The roles of the student's generators (G; or G_AB and G_BA)."""
+        from gankd.nets import Translator
+
+        return [role for role, net in nets.roles.items() if isinstance(net, Translator)]
 
     def add_adapters(self, role: str, student: nn.Module, teacher: nn.Module) -> None:
         """1x1 convolutions from each intermediate tap's student channels to the teacher's."""
