@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gankd.data import cifar, emoji, glyphs
+from gankd.data import cifar, emoji, faces, glyphs
 from gankd.data.source import ArraySource, ImageSource
 from gankd.errors import DataError
 
@@ -57,6 +57,8 @@ class DigitsSource(ArraySource):
 CIFAR_OPTIONS = {"root": "the folder holding cifar-10-batches-py/ or cifar-100-python/ (default $GANKD_CIFAR)",
                  "part": "train (default) or test"}
 
+FACE_ROOT = {"root": "the folder or zip of its images"}
+
 
 @dataclass(frozen=True)
 class Builtin:
@@ -92,4 +94,11 @@ BUILTINS: dict[str, Builtin] = {
                        lambda **o: cifar.make_cifar("cifar10", **o), ("label",)),
     "cifar100": Builtin("CIFAR-100 from your copy (torchvision's layout; not shipped, never downloaded)", CIFAR_OPTIONS,
                         lambda **o: cifar.make_cifar("cifar100", **o), ("label", "coarse")),
+    "utkface": Builtin("UTKFace faces from your copy, age/gender/race from file names (never downloaded)", FACE_ROOT,
+                       lambda **o: faces.FaceAgeSource("utkface", **o), faces.FIELDS["utkface"]),
+    "cacd": Builtin("CACD2000 faces from your copy, age and name from file names (never downloaded)", FACE_ROOT,
+                    lambda **o: faces.FaceAgeSource("cacd", **o), faces.FIELDS["cacd"]),
+    "ffhq-aging": Builtin("FFHQ-Aging faces from your copy, age groups from its labels CSV (never downloaded)",
+                          {**FACE_ROOT, "labels": "ffhq_aging_labels.csv (default: beside root)"},
+                          lambda **o: faces.FaceAgeSource("ffhq-aging", **o), faces.FIELDS["ffhq-aging"]),
 }
