@@ -79,3 +79,29 @@ def test_cli_shows_face_data_and_refuses_bad_names_in_one_line(tmp_path, run_cli
     faces(tmp_path / "utk", ["old.jpg"])
     code, _, err = run_cli("data", "show", f"utkface:root={root}", "-o", tmp_path / "h.png")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "old.jpg: does not parse" in err
+
+
+# Glyph weight: a continuous attribute with ground truth -------------------------------------------
+
+def test_inter_renders_any_weight_with_ink_growing_with_it(monkeypatch):
+    from gankd.data import variable_font
+
+    src = open_source("inter:chars=Ag,weights=100-900:200,styles=normal")
+    weights = sorted({src.labels(i)["weight"] for i in range(len(src))})
+    assert weights == [100, 300, 500, 700, 900] and len(src) == 10
+    for ch in "Ag":
+        ink = [int((255 - src.image(i).astype(int)).sum()) for i in range(len(src)) if src.labels(i)["char"] == ch]
+        assert all(a < b for a, b in zip(ink, ink[1:])), ink  # heavier weight, more ink: the axis is really applied
+    between = open_source("inter:chars=A,weights=400|450|500,styles=normal")
+    ink = [int((255 - between.image(i).astype(int)).sum()) for i in range(3)]
+    assert ink[0] < ink[1] < ink[2]  # a weight no named instance has
+    italic = open_source("inter:chars=A,weights=400,styles=italic")
+    assert not np.array_equal(italic.image(0), between.image(0)) and italic.labels(0)["style"] == "italic"
+    assert variable_font.parse_weights("100|900|100") == [100, 900]
+    for bad in ("inter:weights=50-900", "inter:weights=heavy", "inter:styles=bold"):
+        with pytest.raises(DataError, match="inter: "):
+            open_source(bad)
+    monkeypatch.setattr(variable_font, "FONT_DIRS", ())
+    monkeypatch.delenv("GANKD_FONT_DIRS", raising=False)
+    with pytest.raises(DataError, match="apt install fonts-inter-variable"):
+        open_source("inter:chars=A")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gankd.data import cifar, emoji, faces, glyphs
+from gankd.data import cifar, emoji, faces, glyphs, variable_font
 from gankd.data.source import ArraySource, ImageSource
 from gankd.errors import DataError
 
@@ -89,6 +89,12 @@ BUILTINS: dict[str, Builtin] = {
     "glyphs": Builtin("characters rendered from matplotlib's fonts and Noto core, black on white",
                       {"chars": "characters to render (default A-Z a-z 0-9)", "size": "render size (default 64)"},
                       make_glyphs, glyphs.FIELDS),
+    "inter": Builtin("characters of Inter's variable font at any weight 100-900, black on white "
+                     "(fonts-inter-variable): a continuous attribute with ground truth",
+                     {"chars": "characters to render (default A-Z a-z 0-9)",
+                      "weights": "FROM-TO:STEP or a list A|B|C (default 100-900:100)", "size": "render size (default 64)",
+                      "styles": "normal, italic or normal|italic (default)"},
+                     variable_font.make_inter, variable_font.FIELDS),
     "digits": Builtin("scikit-learn's handwritten digits, 8x8 grayscale", {}, DigitsSource, ("digit",)),
     "cifar10": Builtin("CIFAR-10 from your copy (torchvision's layout; not shipped, never downloaded)", CIFAR_OPTIONS,
                        lambda **o: cifar.make_cifar("cifar10", **o), ("label",)),
