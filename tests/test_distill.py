@@ -6,6 +6,7 @@ ONNX compute gankd's forward), and the compression bench end to end."""
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import torch
 from PIL import Image
 
 from gankd.checkpoint import load_checkpoint
+from gankd.config import resolve
 from gankd.export import deployable
 from gankd.families.translation import translate
 from gankd.losses.relation import batch_relation, relation_loss, relation_matrix, spatial_relation
@@ -129,6 +131,11 @@ def test_distill_command_and_its_bad_input(teacher, tmp_path, run_cli):
     one_line(*run_cli("distill", "--teacher", teacher, "--method", "srp+mmd", "--out", tmp_path / "bad")[::2],
              "--method srp+mmd: a distiller")
     assert not (tmp_path / "bad").exists()
+    preset = Path(__file__).parents[1] / "configs" / "srp-kd-horse2zebra-gpu.yaml"  # the GPU preset reads for every row
+    for method in ("cyclegan+distill", "cyclegan"):
+        cfg = resolve(preset, ["data=x", f"method={method}", f"distill.teacher={teacher}", "distill.terms=srp"]
+                      if "+" in method else ["data=x", f"method={method}"])
+        assert (cfg.steps, cfg.batch, cfg.optim.decay_from) == (266800, 1, 0.5)
 
 
 # Export --------------------------------------------------------------------------------------------
