@@ -100,6 +100,22 @@ def run_all(work: Callable, runs: dict, jobs: int) -> dict:
         return {key: future.result() for key, future in futures.items()}
 
 
+def trained(run: Path, settings: list[str]):
+    """The resolved config of a `gankd train` run of a bench, after making sure it reached its last
+    step: started, resumed exactly where it stopped, or found done. Runs in a bench's worker processes."""
+    from gankd.config import resolve
+    from gankd.runs import CONFIG, checkpoints
+    from gankd.train import train
+
+    cfg = resolve(overrides=settings)
+    found = checkpoints(run) if run.exists() else []
+    if (run / CONFIG).is_file() and (not found or found[-1][0] < cfg.steps):
+        train(resume=run)
+    elif not (run / CONFIG).is_file():
+        train(overrides=settings, out=run)
+    return cfg
+
+
 def summarize(reports: dict[tuple[str, str], list[dict]], metrics: tuple[str, ...]) -> list[dict]:
     """One row per (target, method): mean and sample standard deviation over seeds of each metric."""
     rows = []

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from gankd.bench.common import (BENCH_FILE, bench_folder, check_counts, open_bench, paired_tests, parse_list, run_all,
-                                summarize, write_tables)
+                                summarize, trained, write_tables)
 from gankd.errors import GankdError
 from gankd.methods.distill import DISTILLERS
 
@@ -72,21 +72,12 @@ def scored(model: str, task: str, folder: Path) -> dict:
             "metrics": {m: {"value": metrics[m]["value"], "id": metrics[m]["id"]} for m in REPORTED}}
 
 
-def student_run(run: Path, teacher: str, width: int, row: str, seed: int, threads: int, extra: list[str],
-                evals: Path) -> dict:
+def student_run(run: Path, settings: list[str], task: str, evals: Path) -> dict:
     """A student trained (resumed, or read back when done) and scored. Top-level for worker processes."""
-    from gankd.distill import student_settings
-    from gankd.runs import CONFIG, checkpoints
-    from gankd.train import train
+    from gankd.runs import checkpoints
 
-    settings = [*student_settings(teacher, width, row), *STUDENT, f"seed={seed}", f"threads={threads}", *extra]
-    steps = next(int(s.split("=", 1)[1]) for s in reversed(settings) if s.startswith("steps="))
-    found = checkpoints(run) if run.exists() else []
-    if (run / CONFIG).is_file() and (not found or found[-1][0] < steps):
-        train(resume=run)
-    elif not (run / CONFIG).is_file():
-        train(overrides=settings, out=run)
-    return scored(str(checkpoints(run)[-1][1]), task_of(teacher), evals)
+    trained(run, settings)
+    return scored(str(checkpoints(run)[-1][1]), task, evals)
 
 
 def speed(file: str, threads: int) -> dict:
@@ -183,7 +174,9 @@ def keep_teachers(out: Path, teacher_of: dict[str, str]) -> None:
 def run_bench(out: Path, teacher_of: dict[str, str], width_list: list[int], row_list: list[str], seeds: int,
               extra: list[str], threads: int, jobs: int) -> Path:
     from gankd.distill import student_settings
+    from gankd.fileio import atomic_write
 
+    task = {name: task_of(teacher) for name, teacher in teacher_of.items()}
     runs, commands = {}, []
     for name, width, row in itertools.product(teacher_of, width_list, row_list):
         for seed in range(seeds):
@@ -191,10 +184,9 @@ def run_bench(out: Path, teacher_of: dict[str, str], width_list: list[int], row_
             settings = [*student_settings(teacher_of[name], width, row), *STUDENT, f"seed={seed}", f"threads={threads}",
                         *extra]
             commands.append(f"gankd train --out {out / 'runs' / where} " + " ".join(settings))
-            runs[(name, f"{row} w{width}", seed)] = (out / "runs" / where, teacher_of[name], width, row, seed, threads,
-                                                     extra, out / "evals" / where)
+            runs[(name, f"{row} w{width}", seed)] = (out / "runs" / where, settings, task[name], out / "evals" / where)
     done = run_all(student_run, runs, jobs)
-    reports = {(name, "teacher"): [scored(teacher, task_of(teacher), out / "evals" / name / "teacher")]
+    reports = {(name, "teacher"): [scored(teacher, task[name], out / "evals" / name / "teacher")]
                for name, teacher in teacher_of.items()}
     methods = [f"{row} w{width}" for width, row in itertools.product(width_list, row_list)]
     for name, method in itertools.product(teacher_of, methods):
@@ -206,19 +198,17 @@ def run_bench(out: Path, teacher_of: dict[str, str], width_list: list[int], row_
     header = (f"Students of each teacher (`gankd distill`, {' '.join(STUDENT)}), scored on the task's test part; "
               f"{protocol['threads']} CPU threads per run" + (f"; and {' '.join(extra)}" if extra else ""))
     write_tables(out, header, summarize(reports, REPORTED), tests, labels, REPORTED, commands)
-    speeds = speed_table(out, teacher_of, width_list, row_list, done, threads)
-    with (out / "results.md").open("a") as f:
-        f.write("\nSpeed and size of each generator (A -> B, deployable form, batch 1 unless said):\n\n"
-                "| task | model | generator | ngf | parameters | MACs | latency (ms) | images/s (batch 16) | "
-                "memory (MB) |\n" + "|" + " --- |" * 9 + "\n")
-        for s in speeds:
-            f.write(f"| {s['task']} | {s['model']} | {s['generator']} | {s['ngf']} | {s['parameters']:,} | "
-                    f"{s['macs'] / 1e6:,.1f} M | {s['latency_ms']:.2f} | {s['images_per_s']:.1f} | "
-                    f"{s['memory_mb']:.0f} |\n")
+    lines = ["", "Speed and size of each generator (A -> B, deployable form, batch 1 unless said):", "",
+             "| task | model | generator | ngf | parameters | MACs | latency (ms) | images/s (batch 16) | memory (MB) |",
+             "|" + " --- |" * 9]
+    for s in speed_table(out, teacher_of, width_list, row_list, done, threads):
+        lines.append(f"| {s['task']} | {s['model']} | {s['generator']} | {s['ngf']} | {s['parameters']:,} | "
+                     f"{s['macs'] / 1e6:,.1f} M | {s['latency_ms']:.2f} | {s['images_per_s']:.1f} | {s['memory_mb']:.0f} |")
+    atomic_write(out / "results.md", ((out / "results.md").read_text() + "\n".join(lines) + "\n").encode())
     for name, teacher in teacher_of.items():
         models = {"teacher": teacher, **{row: done[(name, f"{row} w{width_list[0]}", 0)]["checkpoint"]
                                           for row in row_list}}
-        picture(out / f"{name}.png", task_of(teacher), models)
+        picture(out / f"{name}.png", task[name], models)
     return out
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from gankd.errors import GankdError
 from gankd.bench.common import (BENCH_FILE, bench_folder, check_counts, open_bench, paired_tests, parse_list, run_all,
-                                settings_for, summarize, write_tables)
+                                settings_for, summarize, trained, write_tables)
 
 REPORTED = ("kid", "fid", "precision", "recall")
 PAIRED = ("kid", "fid")
@@ -112,17 +112,10 @@ def run_settings(name: str, row: str, split: Path, seed: int, eval_samples: int,
 def train_run(run: Path, settings: list[str]) -> dict:
     """A run's final report: read back when done, else the run resumed (or started) and finished.
     Top-level, so that a worker process can run it."""
-    from gankd.config import resolve
     from gankd.features import load_extractor
-    from gankd.runs import CONFIG, checkpoints
-    from gankd.train import train
+    from gankd.runs import checkpoints
 
-    cfg = resolve(overrides=settings)
-    found = checkpoints(run) if run.exists() else []
-    if (run / CONFIG).is_file() and (not found or found[-1][0] < cfg.steps):
-        train(resume=run)
-    elif not (run / CONFIG).is_file():
-        train(overrides=settings, out=run)
+    cfg = trained(run, settings)
     final = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     scores = next(line for line in reversed(final) if line["step"] == cfg.steps and "eval/fid" in line)
     features = load_extractor(cfg.eval.features).id

@@ -169,13 +169,14 @@ def translate(G, images: torch.Tensor, seed: int = 0, return_features: bool = Fa
     try:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
-            each = [G(images[i:i + 1], return_features=True) for i in range(len(images))]
+            each = [G(images[i:i + 1], return_features=return_features) for i in range(len(images))]
     finally:
         G.train(mode)
         for k, v in G.named_buffers():
             v.copy_(saved[k])
-    out = torch.cat([o for o, _ in each])
-    return (out, {k: torch.cat([f[k] for _, f in each]) for k in each[0][1]}) if return_features else out
+    if not return_features:
+        return torch.cat(each)
+    return torch.cat([o for o, _ in each]), {k: torch.cat([f[k] for _, f in each]) for k in each[0][1]}
 
 
 def translate_uint8(G, images: torch.Tensor) -> torch.Tensor:
