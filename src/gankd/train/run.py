@@ -96,7 +96,6 @@ def train(config_file: str | Path | None = None, overrides: list[str] | None = N
     process holds the run folder's lock (gankd.lock) for the whole run."""
     main = Dist.rank_from_env() == 0
     cfg, run_dir, point = resolve_run(config_file, overrides, out, resume, defaults, check_folder=main)
-    caller_threads = torch.get_num_threads()  # given back at the end: a run's `threads` is its own, not the process's
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dist = Dist.start(cfg.device)
@@ -117,7 +116,6 @@ def train(config_file: str | Path | None = None, overrides: list[str] | None = N
         raise OutputError(f"{problem}; {how_to_go_on(run_dir, f'gankd train --resume {run_dir}')}") from None
     finally:
         dist.stop()
-        torch.set_num_threads(caller_threads)
 
 
 def open_run_folder(run_dir: Path, point: ResumePoint | None) -> None:
