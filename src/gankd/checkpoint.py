@@ -68,7 +68,7 @@ class Checkpoint:
         """This checkpoint, if its model belongs to `family`; else one line naming the right command."""
         have = self.architecture.family
         if have != family:
-            use = {"latent": "gankd generate", "translation": "gankd translate"}[have]
+            use = {"latent": "gankd generate", "translation": "gankd translate", "aging": "gankd age"}[have]
             raise CheckpointError(f"{self.path}: a {self.meta['arch']} model ({have} family), which {command} does not "
                                   f"take; use {use}")
         return self

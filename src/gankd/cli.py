@@ -294,6 +294,22 @@ def bench_compress(settings: Optional[list[str]] = BENCH_SETTINGS,
     say(f"{folder}: results.md, results.csv, paired.csv, speed.csv, commands.txt, one picture per task")
 
 
+@bench_app.command("aging", context_settings={"help_option_names": ["-h", "--help"]})
+def bench_aging(settings: Optional[list[str]] = BENCH_SETTINGS,
+                tasks: Optional[str] = typer.Option(None, help="comma list of inter, tones [default: both]"),
+                rows: Optional[str] = typer.Option(None, help="comma list of continuous, groups, no-residual, separate "
+                                                              "[default: all]"),
+                seeds: int = typer.Option(3, help="training seeds per row"),
+                out: Path = typer.Option(Path("bench-aging"), help="folder (an unfinished bench resumes)"),
+                threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
+    """Aging benchmark: continuity against ground truth at held-out values (glyph weight, emoji skin tone)."""
+    from gankd.bench.aging import bench_aging as run
+
+    folder = run(tasks, rows, seeds, out, settings, threads, jobs)
+    say((folder / "results.md").read_text().rstrip())
+    say(f"{folder}: results.md, results.csv, paired.csv, commands.txt, one picture per task")
+
+
 @app.command()
 def translate(ckpt: Path = typer.Argument(..., help="translation checkpoint or run folder (pix2pix, CycleGAN)"),
               inputs: str = typer.Argument(..., help="images: a folder, zip or data spec, or a translation task "
@@ -309,6 +325,26 @@ def translate(ckpt: Path = typer.Argument(..., help="translation checkpoint or r
 
     report = translate_images(ckpt, inputs, out, direction, device, upscale)
     say(f"{report['out']}: {report['images']} translated images, side-by-side.png")
+
+
+@app.command()
+def age(ckpt: Path = typer.Argument(..., help="aging checkpoint or run folder (method=aging)"),
+        inputs: str = typer.Argument(..., help="images: a folder, zip or data spec"),
+        to: str = typer.Option(..., help="target values: a list 20,40,60 or a range FROM-TO:STEP (any value, "
+                                          "not only the trained ones)"),
+        out: Path = typer.Option(..., help="new folder: progressions.png, KEY.png and KEY.gif per input, ages.csv"),
+        upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
+                                               help="enlarge images below the model's resolution"),
+        device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device)) -> None:
+    """Render images at any ages (or values of the model's attribute): progression grids and GIFs.
+
+    Example: gankd age runs/inter-aging 'inter:chars=Rg,weights=400' --to 100-900:50 --out aged
+    """
+    from gankd.age import age_images
+
+    report = age_images(ckpt, inputs, out, to, device, upscale)
+    say(f"{report['out']}: {report['images']} inputs at {len(report['targets'])} values; progressions.png, "
+        f"a PNG strip and a GIF per input, ages.csv")
 
 
 @app.command()

@@ -5,6 +5,7 @@ with a modifier (`MODIFIERS`) is that method composed with it: `cdc+dip` under D
 from __future__ import annotations
 
 from gankd.errors import ConfigError, unknown
+from gankd.methods.aging import Aging
 from gankd.methods.base import PHASES, DataInfo, Nets, PhaseData, Recipe
 from gankd.methods.cdc import CDC
 from gankd.methods.cyclegan import CycleGAN
@@ -45,7 +46,7 @@ def recipe_class(name: str) -> type[Recipe]:
     return RECIPES[name]
 
 
-for _cls in (Recipe, Finetune, FreezeD, CDC, D3T, KDDLGAN, Pix2Pix, CycleGAN):
+for _cls in (Recipe, Finetune, FreezeD, CDC, D3T, KDDLGAN, Pix2Pix, CycleGAN, Aging):
     register(_cls)
 
 __all__ = ["MODIFIERS", "PHASES", "RECIPES", "DataInfo", "Nets", "PhaseData", "Recipe", "adapting_methods", "recipe_class",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gankd.nets import biggan
+from gankd.nets.aging import AgingConfig, AgingDiscriminator, AgingGenerator
 from gankd.nets.biggan import BigGANConfig
 from gankd.nets.stylegan2 import Discriminator, Generator, StyleGAN2Config
 from gankd.nets.translation import PatchDiscriminator, TranslationConfig, Translator
@@ -46,6 +47,14 @@ def describe_translation(cfg: TranslationConfig) -> dict:
             "condition dims": cfg.cond_dim}
 
 
+def describe_aging(cfg: AgingConfig) -> dict:
+    return {"resolution": cfg.resolution, "image channels": cfg.channels,
+            "ages": f"{cfg.min_age:g}-{cfg.max_age:g} in {cfg.classes} classes of {cfg.age_step:g}",
+            "generator": f"ngf {cfg.ngf}, {cfg.enc_blocks}+{cfg.dec_blocks} blocks, {cfg.inject} decoder",
+            "age embedding": f"residual {cfg.residual}, basis {cfg.basis} ({cfg.interpolate}), estimator {cfg.estimator}",
+            "PatchGAN": f"{cfg.d_layers} layers, ndf {cfg.ndf}"}
+
+
 ARCHITECTURES = {
     "stylegan2": Architecture(StyleGAN2Config, {"G": Generator, "G_ema": Generator, "D": Discriminator}, "latent",
                               describe_stylegan2),
@@ -54,6 +63,7 @@ ARCHITECTURES = {
     "translation": Architecture(TranslationConfig, {"G": Translator, "G_AB": Translator, "G_BA": Translator,
                                                     "D": PatchDiscriminator, "D_A": PatchDiscriminator,
                                                     "D_B": PatchDiscriminator}, "translation", describe_translation),
+    "aging": Architecture(AgingConfig, {"G": AgingGenerator, "D": AgingDiscriminator}, "aging", describe_aging),
 }
 
 __all__ = ["ARCHITECTURES", "Architecture", "BigGANConfig", "Discriminator", "Generator", "PatchDiscriminator", "StyleGAN2Config",
