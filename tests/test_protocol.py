@@ -31,10 +31,13 @@ def source(tmp_path_factory) -> Path:
 
 
 def recipe_for(method: str, source: Path, *settings: str):
-    """A method's recipe and networks, on the tiny few-shot data (translation methods: a small task)."""
+    """A method's recipe and networks, on the tiny few-shot data (translation and aging methods: small
+    data of their own)."""
     family = FAMILIES[recipe_class(method).family]
-    base = [*TINY, f"data={TARGET}", f"source={source}"] if family.name == "latent" else \
-        ["data=glyphs-bold", "res=32", "translation.ngf=4", "translation.ndf=4"]
+    base = {"latent": [*TINY, f"data={TARGET}", f"source={source}"],
+            "translation": ["data=glyphs-bold", "res=32", "translation.ngf=4", "translation.ndf=4"],
+            "aging": ["data=inter:chars=AB,weights=100|500,styles=normal,size=16", "res=16", "aging.attribute=weight",
+                      "aging.ngf=4", "aging.ndf=4", "aging.d_layers=2"]}[family.name]
     cfg = resolve(overrides=[*base, f"method={method}", *settings])
     recipe = recipe_class(method)(cfg)
     return recipe, recipe.build(family.data_info(family.dataset(cfg)))

@@ -225,7 +225,7 @@ def test_config_file_overrides_and_errors(tmp_path, run_cli):
                          (["method=d3tt"], "unknown method 'd3tt' (did you mean 'd3t'?)"),
                          (["batch=x"], "batch must be an integer"),
                          (["freezed.layers=2"], "unknown setting 'freezed.layers'"),
-                         (["method=magic"], f"unknown method 'magic'; known methods: {', '.join(sorted(RECIPES))}"),
+                         (["method=xyz"], f"unknown method 'xyz'; known methods: {', '.join(sorted(RECIPES))}"),
                          (["loss.kind=wgan"], "loss.kind must be one of nonsat, hinge"),
                          (["arch.resolution=64"], "arch.resolution is set by the data"),
                          (["optim.g_lr=-0.002"], "optim.g_lr must be above 0"),
