@@ -228,6 +228,10 @@ def test_aging_bench_scores_rows_against_ground_truth_and_resumes(tmp_path, run_
     unchanged = rows["input unchanged"]
     assert float(unchanged["l1_trained"]) > 0 and float(unchanged["monotone"]) == 0.0  # a constant trajectory never rises
     assert (tmp_path / "bench" / "inter.png").is_file()
+    per_value = list(csv.DictReader((tmp_path / "bench" / "per_value.csv").open()))
+    assert len(per_value) == 3 * 3  # 3 models (input unchanged, continuous, groups) at 3 values
+    assert {(r["value"], r["held"]) for r in per_value} == {("100.0", "False"), ("300.0", "True"), ("500.0", "False")}
+    assert "| model | 100 | 300* | 500 |" in results
     run = tmp_path / "bench" / "runs" / "inter" / "groups" / "seed0"
     assert "groups: 5" in (run / "config.yaml").read_text()  # the task's group count
     stamp = max(p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir())
@@ -273,3 +277,10 @@ def test_the_conditional_discriminator_is_told_the_age_and_the_groups_their_cent
     G = net(interpolate="nearest", basis="table", residual="none")
     assert torch.equal(G.shown_age(torch.tensor([11.0, 14.0, 25.0])), torch.tensor([10.0, 15.0, 20.0]))
     assert torch.allclose(net().shown_age(torch.tensor([11.0, 14.0])), torch.tensor([11.0, 14.0]))
+
+
+def test_float_noise_is_no_step_of_a_trajectory():
+    from gankd.metrics.attribute import trajectory_scores
+
+    flat = torch.tensor([[500.0, 500.0001, 499.9999, 500.0]])  # one image judged in different batches
+    assert trajectory_scores(flat) == {"monotone": 0.0, "unevenness": 0.0}

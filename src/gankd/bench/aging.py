@@ -14,7 +14,7 @@ training identities at every value, held-out ones included, and never by a model
 trajectory scores over all targets (monotone share, unevenness), and KID (domain) of the held-out
 outputs against the real test images at those values. Reference rows: the input returned unchanged,
 and the judge's own error on the real test images. Sized for 2 CPU cores (`RUN`: 32 px, batch 8,
-1500 steps); resumable; outputs as the other benches (results.md, CSVs, commands.txt, a picture
+1000 steps); resumable; outputs as the other benches (results.md, CSVs, commands.txt, a picture
 per task).
 """
 
@@ -47,7 +47,7 @@ TASKS = {
 }
 ROWS = {"continuous": (), "groups": ("aging.groups={groups}",), "no-residual": ("aging.residual=none",),
         "separate": ("aging.estimator=separate",)}
-RUN = ("method=aging", "res=32", "batch=8", "steps=1500", "log_every=50", "sample_every=500", "checkpoint_every=250",
+RUN = ("method=aging", "res=32", "batch=8", "steps=1000", "log_every=50", "sample_every=500", "checkpoint_every=250",
        "keep=1")
 REPORTED = ("l1_held", "l1_trained", "lpips_held", "judge_held", "judge_trained", "monotone", "unevenness", "kid_held")
 PAIRED = ("l1_held", "lpips_held", "judge_held", "unevenness")  # lower is better
@@ -114,20 +114,23 @@ def scores(outputs: torch.Tensor, truth: torch.Tensor, values: list[float], held
     domain = load_extractor("domain")
     is_held = torch.tensor([v in held for v in values])
     u8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # noqa: E731
+    estimates = judge.predict(outputs.flatten(0, 1)).view(len(outputs), len(values))
+    errors = (estimates - torch.tensor(values)).abs()  # [S, T]
+    pixel = (u8(outputs).float() - u8(truth).float()).abs().mean((2, 3, 4)) / 255  # [S, T]
     out = {}
     for part, columns in (("held", is_held), ("trained", ~is_held)):
-        o, t = outputs[:, columns].flatten(0, 1), truth[:, columns].flatten(0, 1)
-        paired = paired_scores(u8(o), u8(t), ["l1", "lpips"] if part == "held" else ["l1"], domain)
-        out[f"l1_{part}"] = paired["l1"]
+        out[f"l1_{part}"] = float(pixel[:, columns].mean())
         if part == "held":
-            out["lpips_held"] = paired["lpips"]
-        targets = torch.tensor(values)[columns].repeat(len(outputs))
-        out[f"judge_{part}"] = float((judge.predict(o) - targets).abs().mean())
-    out.update(trajectory_scores(judge.predict(outputs.flatten(0, 1)).view(len(outputs), len(values))))
+            o, t = outputs[:, columns].flatten(0, 1), truth[:, columns].flatten(0, 1)
+            out["lpips_held"] = paired_scores(u8(o), u8(t), ["lpips"], domain)["lpips"]
+        out[f"judge_{part}"] = float(errors[:, columns].mean())
+    out.update(trajectory_scores(estimates))
     held_outputs = outputs[:, is_held].flatten(0, 1)
     out["kid_held"] = kernel_distance(domain.embed(real_held).numpy(), domain.embed(held_outputs).numpy(),
                                       subset_size=len(real_held))["mean"]
-    return {"features": domain.id, "noise": None,
+    per_value = [{"value": v, "held": v in held, "l1": float(pixel[:, j].mean()), "judge": float(errors[:, j].mean()),
+                  "estimate": float(estimates[:, j].mean())} for j, v in enumerate(values)]
+    return {"features": domain.id, "noise": None, "per_value": per_value,
             "metrics": {k: {"value": v, "id": f"{k}[{domain.id}]" if k.startswith(("lpips", "kid")) else k}
                         for k, v in out.items()}}
 
@@ -195,7 +198,8 @@ def bench_aging(tasks: str | None = None, rows: str | None = None, seeds: int = 
         header = (f"Aging models (`gankd train {' '.join(RUN)}` and each task's settings), scored on the test "
                   f"identities at every value; {threads} CPU threads per run" + (f"; and {' '.join(extra)}" if extra else ""))
         write_tables(out, header, summarize(reports, REPORTED), tests, labels, REPORTED, commands)
-        lines = ["", "The judge's own error on the real test images (mean |estimate - value|):", ""]
+        lines = value_table(out, reports)
+        lines += ["", "The judge's own error on the real test images (mean |estimate - value|):", ""]
         for task in task_list:
             _, images, values = test_set(base[task])
             error = float((judge_of(base[task], judges[task]).predict(images) - values).abs().mean())
@@ -203,6 +207,36 @@ def bench_aging(tasks: str | None = None, rows: str | None = None, seeds: int = 
             picture(out / f"{task}.png", base[task], {row: done[(task, row, 0)]["checkpoint"] for row in row_list})
         atomic_write(out / "results.md", ((out / "results.md").read_text() + "\n".join(lines) + "\n").encode())
     return out
+
+
+def value_table(out: Path, reports: dict[tuple[str, str], list[dict]]) -> list[str]:
+    """per_value.csv (every model and seed at every target value) and the markdown lines of a table
+    per task: the judge's mean reading of each model's outputs at each target (* held out)."""
+    import csv
+    import io
+    import statistics
+
+    from gankd.fileio import atomic_write
+
+    rows = [{"task": task, "model": model, "seed": seed, **entry}
+            for (task, model), runs in reports.items() for seed, report in enumerate(runs) for entry in report["per_value"]]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out / "per_value.csv", text.getvalue().encode())
+    lines = []
+    for task in dict.fromkeys(task for task, _ in reports):
+        entries = next(runs for (t, _), runs in reports.items() if t == task)[0]["per_value"]
+        lines += ["", f"{task}: the judge's reading of the outputs at each target value (mean over test inputs and "
+                      "seeds; * held out of training):", "",
+                  "| model | " + " | ".join(f"{e['value']:g}" + "*" * e["held"] for e in entries) + " |",
+                  "|" + " --- |" * (len(entries) + 1)]
+        for (t, model), runs in reports.items():
+            if t == task:
+                means = [statistics.fmean(r["per_value"][j]["estimate"] for r in runs) for j in range(len(entries))]
+                lines.append(f"| {model} | " + " | ".join(f"{m:.3g}" for m in means) + " |")
+    return lines
 
 
 def picture(path: Path, cfg, models: dict[str, str]) -> None:
