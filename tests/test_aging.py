@@ -284,3 +284,13 @@ def test_float_noise_is_no_step_of_a_trajectory():
 
     flat = torch.tensor([[500.0, 500.0001, 499.9999, 500.0]])  # one image judged in different batches
     assert trajectory_scores(flat) == {"monotone": 0.0, "unevenness": 0.0}
+
+
+def test_the_identity_term_reads_its_network_and_is_logged(tmp_path):
+    import json
+
+    from gankd.train import train
+
+    train(overrides=[*AGING, "steps=1", "aging.identity_net=clip-gankd", "aging.identity_weight=1"], out=tmp_path / "r")
+    logged = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert logged["loss/G_main/identity"] > 0  # G(x, t) and x differ in the identity network's embedding

@@ -60,7 +60,7 @@ def run_settings(task: str, row: str) -> list[str]:
     return [f"data={t.spec}", *RUN, *t.settings, *(s.format(groups=t.groups) for s in ROWS[row])]
 
 
-def test_set(cfg):
+def evaluation_part(cfg):
     """(AttributeData, test images [N, C, R, R] in [-1, 1], their values) of a run's config."""
     from gankd.data.attribute import AttributeDataset
     from gankd.families.aging import attribute_data
@@ -79,14 +79,15 @@ def judge_of(cfg, file: Path):
     from gankd.families.aging import attribute_data
     from gankd.metrics.attribute import AttributeJudge, train_judge
 
-    data = attribute_data(cfg)
-    pool = [i for i in range(len(data.source)) if i not in set(data.test)]
-    images = AttributeDataset(data, pool, cfg.res, cfg.channels, cfg.upscale)
     if file.is_file():
         state = load_file(str(file))
-        judge = AttributeJudge(images.channels, *state["span"].tolist())
+        judge = AttributeJudge(state["features.0.weight"].shape[1], *state["span"].tolist())
         judge.load_state_dict(state)
         return judge.eval()
+    data = attribute_data(cfg)
+    tested = set(data.test)
+    images = AttributeDataset(data, [i for i in range(len(data.source)) if i not in tested], cfg.res, cfg.channels,
+                              cfg.upscale)
     judge = train_judge(torch.stack([images[i]["image"] for i in range(len(images))]), images.values, JUDGE_STEPS)
     file.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in judge.state_dict().items()}, str(file))
@@ -143,7 +144,7 @@ def evaluated(checkpoint: str | None, cfg, judge_file: Path, folder: Path) -> di
     file = folder / "metrics.json"
     if file.is_file():
         return json.loads(file.read_text())
-    data, images, image_values = test_set(cfg)
+    data, images, image_values = evaluation_part(cfg)
     values = sorted(set(image_values.tolist()))
     G = (lambda x, t: x) if checkpoint is None else load_checkpoint(checkpoint).network("G")
     outputs, truth = outputs_and_truth(G, data, images, values)
@@ -201,7 +202,7 @@ def bench_aging(tasks: str | None = None, rows: str | None = None, seeds: int = 
         lines = value_table(out, reports)
         lines += ["", "The judge's own error on the real test images (mean |estimate - value|):", ""]
         for task in task_list:
-            _, images, values = test_set(base[task])
+            _, images, values = evaluation_part(base[task])
             error = float((judge_of(base[task], judges[task]).predict(images) - values).abs().mean())
             lines.append(f"- {task}: {error:.3f}")
             picture(out / f"{task}.png", base[task], {row: done[(task, row, 0)]["checkpoint"] for row in row_list})
@@ -250,7 +251,7 @@ def picture(path: Path, cfg, models: dict[str, str]) -> None:
     from gankd.families.aging import render
     from gankd.images import save_png, to_uint8, upscale_nearest
 
-    data, images, image_values = test_set(cfg)
+    data, images, image_values = evaluation_part(cfg)
     values = sorted(set(image_values.tolist()))
     position = {j: k for k, j in enumerate(data.test)}
     lowest = [i for i in data.test if data.values[i] == values[0]]

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from gankd.errors import ConfigError
 from gankd.methods.base import DataInfo, Nets, Recipe
@@ -109,14 +108,12 @@ class Aging(Recipe):
         self.identity_net = None
 
     def build(self, data: DataInfo) -> Nets:
-        cfg = network_config(self.options, self.cfg.res, data.img_channels, class_range(self.options, data.dataset.values.numpy()))
+        ages = class_range(self.options, data.dataset.values.numpy())
+        cfg = network_config(self.options, self.cfg.res, data.img_channels, ages)
         return Nets({"G": AgingGenerator(cfg), "D": AgingDiscriminator(cfg)})
 
     def teachers(self) -> list[str]:
         return [self.options.identity_net] if self.options.identity_net else []
-
-    def trainable(self, nets: Nets) -> dict[str, list[nn.Parameter]]:
-        return {"G": list(nets.roles["G"].parameters()), "D": list(nets.roles["D"].parameters())}
 
     def losses(self, phase: str, data) -> dict:
         if phase != "G_main":
