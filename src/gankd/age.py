@@ -44,16 +44,21 @@ def parse_targets(text: str) -> list[float]:
     return values
 
 
-def header(values: list[float], tile: int, left: int, marked: set[float] = frozenset()) -> np.ndarray:
-    """A white strip naming each column (input, then the target values, `marked` ones with a *) over
-    tiles `tile` px apart, after `left` px."""
+def progression_picture(rows: dict[str, np.ndarray], values: list[float], marked: set[float] = frozenset()) -> np.ndarray:
+    """uint8 [H, W, 3]: `comparison.labelled_rows` of `rows` (each: an input, then its renderings at
+    `values`) under a strip naming each column (input, then the values, `marked` ones with a *)."""
     from PIL import Image, ImageDraw
 
-    strip = Image.new("RGB", (left + 2 + (len(values) + 1) * tile, 16), "white")
+    from gankd.comparison import labelled_rows
+
+    body = labelled_rows(rows)
+    tile = upscale_nearest(next(iter(rows.values())), 64).shape[1] + 2  # a tile and its padding
+    left = body.shape[1] - (len(values) + 1) * tile - 2  # the row labels' width
+    strip = Image.new("RGB", (body.shape[1], 16), "white")
     draw = ImageDraw.Draw(strip)
     for j, name in enumerate(["input", *(f"{v:g}" + "*" * (v in marked) for v in values)]):
         draw.text((left + 2 + j * tile + 4, 2), name, fill="black")
-    return np.asarray(strip)
+    return np.concatenate([np.asarray(strip), body])
 
 
 def rgb(images: np.ndarray) -> np.ndarray:
@@ -63,7 +68,6 @@ def rgb(images: np.ndarray) -> np.ndarray:
 def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to: str, device: str = "cpu",
                upscale: bool | None = None) -> dict:
     """Render every input at every value of `to`; writes the files above into the new folder `out`."""
-    from gankd.comparison import labelled_rows
     from gankd.data.spec import open_source
     from gankd.families.aging import render
 
@@ -98,10 +102,7 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
             if len(rows) < PICTURE_ROWS:
                 rows[key[-12:]] = strip
             table.append([key, f"{float(own[offset]):.2f}", *(f"{float(a):.2f}" for a in aged[offset])])
-    picture = labelled_rows(rows)
-    tile = upscale_nearest(next(iter(rows.values())), 64).shape[1] + 2
-    picture = np.concatenate([header(targets, tile, picture.shape[1] - (len(targets) + 1) * tile - 2), picture])
-    atomic_write(Path(out) / "progressions.png", png_bytes(picture))
+    atomic_write(Path(out) / "progressions.png", png_bytes(progression_picture(rows, targets)))
     text = io.StringIO()
     csv.writer(text).writerows([["image", "estimated_age", *(f"at_{v:g}" for v in targets)], *table])
     atomic_write(Path(out) / "ages.csv", text.getvalue().encode())

@@ -202,10 +202,10 @@ def bench_aging(tasks: str | None = None, rows: str | None = None, seeds: int = 
         lines = value_table(out, reports)
         lines += ["", "The judge's own error on the real test images (mean |estimate - value|):", ""]
         for task in task_list:
-            _, images, values = evaluation_part(base[task])
-            error = float((judge_of(base[task], judges[task]).predict(images) - values).abs().mean())
+            part = evaluation_part(base[task])
+            error = float((judge_of(base[task], judges[task]).predict(part[1]) - part[2]).abs().mean())
             lines.append(f"- {task}: {error:.3f}")
-            picture(out / f"{task}.png", base[task], {row: done[(task, row, 0)]["checkpoint"] for row in row_list})
+            picture(out / f"{task}.png", part, {row: done[(task, row, 0)]["checkpoint"] for row in row_list})
         atomic_write(out / "results.md", ((out / "results.md").read_text() + "\n".join(lines) + "\n").encode())
     return out
 
@@ -240,18 +240,16 @@ def value_table(out: Path, reports: dict[tuple[str, str], list[dict]]) -> list[s
     return lines
 
 
-def picture(path: Path, cfg, models: dict[str, str]) -> None:
+def picture(path: Path, part, models: dict[str, str]) -> None:
     """Per test identity: its true images at every value, then each model's renderings at every value
-    of the identity's image at the lowest value; held-out values marked * in the header."""
-    import numpy as np
-
-    from gankd.age import header, rgb
+    of the identity's image at the lowest value; held-out values marked * in the header (`part`: what
+    `evaluation_part` returns)."""
+    from gankd.age import progression_picture, rgb
     from gankd.checkpoint import load_checkpoint
-    from gankd.comparison import labelled_rows
     from gankd.families.aging import render
-    from gankd.images import save_png, to_uint8, upscale_nearest
+    from gankd.images import save_png, to_uint8
 
-    data, images, image_values = evaluation_part(cfg)
+    data, images, image_values = part
     values = sorted(set(image_values.tolist()))
     position = {j: k for k, j in enumerate(data.test)}
     lowest = [i for i in data.test if data.values[i] == values[0]]
@@ -264,7 +262,4 @@ def picture(path: Path, cfg, models: dict[str, str]) -> None:
         rows[f"{n + 1}: truth"] = rgb(to_uint8(torch.cat([x, truth])))
         for name, G in nets.items():
             rows[f"{n + 1}: {name}"] = rgb(to_uint8(torch.cat([x, render(G, x, torch.tensor(values))[0]])))
-    body = labelled_rows(rows)
-    tile = upscale_nearest(rows[next(iter(rows))], 64).shape[1] + 2
-    top = header(values, tile, body.shape[1] - (len(values) + 1) * tile - 2, marked=set(data.held_out))
-    save_png(path, np.concatenate([top, body]))
+    save_png(path, progression_picture(rows, values, set(data.held_out)))
