@@ -159,7 +159,7 @@ def test_training_logs_every_term_and_the_classes_sit_at_the_trained_values(aged
     assert torch.allclose(G.basis(torch.tensor([300.0])), G.estimator.weight.mean(0, keepdim=True))
     code, out, err = run_cli("info", aged_run)
     assert code == 0 and "100-500 in 2 classes of 400" in out, err
-    code, _, err = run_cli("generate", aged_run, "--outdir", aged_run.parent / "g")
+    code, _, err = run_cli("generate", aged_run, "--out", aged_run.parent / "g")
     assert code == 2 and "use gankd age" in err
 
 

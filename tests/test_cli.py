@@ -44,12 +44,13 @@ def test_checkpoint_round_trip(ckpt):
 
 
 def test_generate_grid_and_files(run_cli, ckpt, tmp_path):
-    code, out, _ = run_cli("generate", ckpt, "--seeds", "0-3,7", "--grid", tmp_path / "g.png", "--outdir", tmp_path / "s")
+    code, out, _ = run_cli("generate", ckpt, "--seeds", "0-3,7", "--out", tmp_path / "s")
     assert code == 0
-    files = sorted(p.name for p in (tmp_path / "s").iterdir())
+    files = sorted(p.name for p in (tmp_path / "s").glob("*.png"))
     assert files == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0003.png", "seed0007.png"]
-    assert Image.open(tmp_path / "g.png").size[0] > 64
-    code, _, _ = run_cli("generate", ckpt, "--seeds", "7", "--outdir", tmp_path / "again")
+    code, out, _ = run_cli("generate", ckpt, "--seeds", "0-3,7", "--out", tmp_path / "g.png")
+    assert code == 0 and Image.open(tmp_path / "g.png").size == (3 * 66 + 2, 2 * 66 + 2)  # 5 tiles of 64 px, 3 a row
+    code, _, _ = run_cli("generate", ckpt, "--seeds", "7", "--out", tmp_path / "again")
     same = [np.asarray(Image.open(tmp_path / d / "seed0007.png")) for d in ("s", "again")]
     assert np.array_equal(*same)  # a seed always gives the same image
 
@@ -77,9 +78,9 @@ def test_data_commands(run_cli, tmp_path):
     assert rows["emoji"]["fields"]["group"] >= 10
     code, out, _ = run_cli("data", "show", "emoji:group=animals,tone=none", "--out", tmp_path / "grid.png", "--n", "16")
     assert code == 0 and Image.open(tmp_path / "grid.png").mode == "RGB"
-    code, out, _ = run_cli("data", "export", "digits:digit=3", tmp_path / "threes", "--res", "16")
+    code, out, _ = run_cli("data", "export", "digits:digit=3", "--out", tmp_path / "threes", "--res", "16")
     assert code == 0 and len(list((tmp_path / "threes").glob("*.png"))) == 183
-    code, out, _ = run_cli("data", "split", "digits:digit=3", tmp_path / "split", "--shots", "10", "--seed", "0")
+    code, out, _ = run_cli("data", "split", "digits:digit=3", "--out", tmp_path / "split", "--shots", "10", "--seed", "0")
     assert code == 0 and len(list((tmp_path / "split" / "train").glob("*.png"))) == 10
     code, out, _ = run_cli("data", "verify", tmp_path / "split")
     assert code == 0 and "OK" in out
@@ -91,12 +92,12 @@ def test_bad_data_inputs(run_cli, tmp_path):
     assert_one_line_error(*run_cli("data", "show", tmp_path / "empty")[::2], "is empty")
     (tmp_path / "noimg").mkdir()
     (tmp_path / "noimg" / "a.txt").write_text("x")
-    assert_one_line_error(*run_cli("data", "export", tmp_path / "noimg", tmp_path / "o")[::2], "has no images")
+    assert_one_line_error(*run_cli("data", "export", tmp_path / "noimg", "--out", tmp_path / "o")[::2], "has no images")
     bad = tmp_path / "bad"
     bad.mkdir()
     Image.new("RGB", (20, 20)).save(bad / "a.png")
     (bad / "b.png").write_bytes((bad / "a.png").read_bytes()[:40])
-    assert_one_line_error(*run_cli("data", "export", bad, tmp_path / "o2", "--res", "16")[::2], "b.png")
+    assert_one_line_error(*run_cli("data", "export", bad, "--out", tmp_path / "o2", "--res", "16")[::2], "b.png")
     assert_one_line_error(*run_cli("data", "show", "emoji:colour=red")[::2], "no field or option 'colour'")
     assert_one_line_error(*run_cli("data", "show", "emojii")[::2], "unknown data set 'emojii' (did you mean 'emoji'?)")
     assert_one_line_error(*run_cli("data", "show", "emoji:group=dragons")[::2], "no emoji image matches")
@@ -119,7 +120,7 @@ def test_bad_checkpoints(run_cli, ckpt, tmp_path):
     assert_one_line_error(*run_cli("info", truncated)[::2], "not a readable gankd checkpoint")
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(3)}, foreign)
-    assert_one_line_error(*run_cli("generate", foreign, "--grid", tmp_path / "x.png")[::2], "not a gankd checkpoint")
+    assert_one_line_error(*run_cli("generate", foreign, "--out", tmp_path / "x.png")[::2], "not a gankd checkpoint")
     text = tmp_path / "notes.pt"
     text.write_text("hello")
     assert_one_line_error(*run_cli("info", text)[::2], "unknown checkpoint format")
@@ -130,16 +131,16 @@ def test_bad_checkpoints(run_cli, ckpt, tmp_path):
 def test_outputs_are_never_overwritten(run_cli, ckpt, tmp_path):
     existing = tmp_path / "grid.png"
     existing.write_bytes(b"precious")
-    assert_one_line_error(*run_cli("generate", ckpt, "--grid", existing)[::2], "exists")
+    assert_one_line_error(*run_cli("generate", ckpt, "--out", existing)[::2], "exists")
     assert_one_line_error(*run_cli("data", "show", "digits", "--out", existing)[::2], "exists")
     full = tmp_path / "full"
     full.mkdir()
     (full / "keep.txt").write_text("keep")
-    assert_one_line_error(*run_cli("data", "export", "digits:digit=1", full)[::2], "not an empty folder")
-    assert_one_line_error(*run_cli("generate", ckpt, "--outdir", full)[::2], "not an empty folder")
+    assert_one_line_error(*run_cli("data", "export", "digits:digit=1", "--out", full)[::2], "not an empty folder")
+    assert_one_line_error(*run_cli("generate", ckpt, "--out", full)[::2], "not an empty folder")
     assert existing.read_bytes() == b"precious" and (full / "keep.txt").read_text() == "keep"
     assert len(list(full.iterdir())) == 1
-    code, _, _ = run_cli("generate", ckpt, "--grid", existing, "--force")
+    code, _, _ = run_cli("generate", ckpt, "--out", existing, "--force")
     assert code == 0 and existing.read_bytes().startswith(b"\x89PNG")
 
 
@@ -166,7 +167,7 @@ def test_demo_runs_end_to_end(run_cli, tmp_path):
 
 
 def test_the_shipped_source_model_generates(run_cli, tmp_path):
-    code, out, err = run_cli("generate", "builtin:emoji32", "--seeds", "0-7", "--outdir", tmp_path / "s")
+    code, out, err = run_cli("generate", "builtin:emoji32", "--seeds", "0-7", "--out", tmp_path / "s")
     assert code == 0, err
     images = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "s").glob("*.png"))]
     assert len(images) == 8 and images[0].shape == (32, 32, 3)
@@ -179,30 +180,30 @@ def test_the_shipped_source_model_generates(run_cli, tmp_path):
 
 def test_generate_renders_the_latents_of_a_projection(run_cli, ckpt, tmp_path):
     images = "emoji:group=flags,tone=none,subgroup=country-flag,name=flag: Japan|flag: Andorra"
-    code, _, err = run_cli("project", images, "--ckpt", ckpt, "--steps", "3", "--out", tmp_path / "p")
+    code, _, err = run_cli("project", ckpt, images, "--steps", "3", "--out", tmp_path / "p")
     assert code == 0, err
     code, _, err = run_cli("generate", ckpt, "--latents", tmp_path / "p" / "latents.safetensors",
-                           "--outdir", tmp_path / "g")
+                           "--out", tmp_path / "g")
     assert code == 0, err
-    rendered = sorted(p.name for p in (tmp_path / "g").iterdir())
+    rendered = sorted(p.name for p in (tmp_path / "g").glob("*.png"))
     assert rendered == sorted(p.name for p in (tmp_path / "p" / "reconstructions").iterdir()) and len(rendered) == 2
     for name in rendered:  # the same w through the same synthesis, constant noise: the same picture
         assert np.array_equal(np.asarray(Image.open(tmp_path / "g" / name)),
                               np.asarray(Image.open(tmp_path / "p" / "reconstructions" / name)))
     assert_one_line_error(*run_cli("generate", ckpt, "--latents", tmp_path / "p" / "latents.safetensors",
-                                   "--seeds", "1", "--grid", tmp_path / "x.png")[::2], "give --latents alone")
+                                   "--seeds", "1", "--out", tmp_path / "x.png")[::2], "give --latents alone")
     # Fixed latents stored in a checkpoint as its prior: seed i renders row i.
     from gankd.checkpoint import load_checkpoint, save_checkpoint
     from gankd.priors import Latents
 
     latents = Latents.read(tmp_path / "p" / "latents.safetensors")
     save_checkpoint(tmp_path / "fixed.safetensors", {"G_ema": load_checkpoint(ckpt).generator()}, prior=latents)
-    code, _, err = run_cli("generate", tmp_path / "fixed.safetensors", "--seeds", "1,0", "--outdir", tmp_path / "f")
+    code, _, err = run_cli("generate", tmp_path / "fixed.safetensors", "--seeds", "1,0", "--out", tmp_path / "f")
     assert code == 0, err
     for seed, name in ((0, latents.names[0]), (1, latents.names[1])):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "f" / f"seed{seed:04d}.png")),
                               np.asarray(Image.open(tmp_path / "g" / f"{name}.png")))
     assert_one_line_error(*run_cli("generate", tmp_path / "fixed.safetensors", "--seeds", "2",
-                                   "--grid", tmp_path / "y.png")[::2], "seed 2 names no latent: there are 2")
+                                   "--out", tmp_path / "y.png")[::2], "seed 2 names no latent: there are 2")
     assert_one_line_error(*run_cli("generate", "builtin:emoji32", "--latents", tmp_path / "p" / "latents.safetensors",
-                                   "--grid", tmp_path / "x.png")[::2], "this generator takes 8 of 256")
+                                   "--out", tmp_path / "x.png")[::2], "this generator takes 8 of 256")

@@ -174,12 +174,12 @@ def test_bad_input_gives_one_line(source, split, tmp_path, run_cli):
                            (["method=pix2pix+dip"], "+dip is for methods of the latent family")):
         code, _, err = run_cli(*base, *settings)
         assert code == 2 and said in err and len(err.strip().splitlines()) == 1, (settings, err)
-    code, _, err = run_cli("generate", source, "--prior-image", tmp_path / "x.png", "--grid", tmp_path / "g.png")
+    code, _, err = run_cli("generate", source, "--prior-image", tmp_path / "x.png", "--out", tmp_path / "g.png")
     assert code == 2 and "trained without DIP" in err
     run = train(overrides=[*BIGGAN, f"data={split / 'train'}", "method=scratch+dip", "steps=1"], out=tmp_path / "dip")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     for image, said in ((tmp_path / "broken.png", "broken.png: not a readable image"), (tmp_path / "none.png", "cannot read it")):
-        code, _, err = run_cli("generate", run.checkpoint, "--prior-image", image, "--grid", tmp_path / "g.png")
+        code, _, err = run_cli("generate", run.checkpoint, "--prior-image", image, "--out", tmp_path / "g.png")
         assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "g.png").exists()
 
@@ -188,14 +188,14 @@ def test_generate_draws_variations_and_interpolations_of_real_images(split, tmp_
     run = train(overrides=[*BIGGAN, f"data={split / 'train'}", "method=scratch+dip", "steps=1"], out=tmp_path / "r")
     shots = sorted((split / "train").glob("*.png"))[:2]
     code, out, _ = run_cli("generate", run.checkpoint, "--seeds", "0-2", "--prior-image", shots[0], "--prior-image",
-                           shots[1], "--interpolate", "4", "--outdir", tmp_path / "o", "--noise", "const")
+                           shots[1], "--interpolate", "4", "--out", tmp_path / "o", "--noise", "const")
     assert code == 0
     names = sorted(p.stem for p in (tmp_path / "o").iterdir())
     assert names == sorted(f"interp{k:02d}-seed{s:04d}" for k in range(4) for s in range(3))
     from PIL import Image
 
     ends = [np.asarray(Image.open(tmp_path / "o" / f"interp{k:02d}-seed0001.png")) for k in (0, 3)]
-    code, _, _ = run_cli("generate", run.checkpoint, "--seeds", "1", "--prior-image", shots[0], "--outdir", tmp_path / "v",
+    code, _, _ = run_cli("generate", run.checkpoint, "--seeds", "1", "--prior-image", shots[0], "--out", tmp_path / "v",
                          "--noise", "const")
     assert code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / "v" / f"{shots[0].stem}-seed0001.png")), ends[0])
     assert not np.array_equal(ends[0], ends[1])

@@ -97,14 +97,14 @@ def test_round_trip_gankd_rosinality_gankd_is_bit_exact(run_cli, reference, tmp_
     G.w_avg.normal_()
     G_ema.w_avg.copy_(G.w_avg)
     original = save_checkpoint(tmp_path / "a.safetensors", {"G": G, "G_ema": G_ema, "D": D}, step=1234)
-    code, out, err = run_cli("convert", original, tmp_path / "b.pt")
+    code, out, err = run_cli("convert", original, "--out", tmp_path / "b.pt")
     assert code == 0, err
     exported = torch.load(tmp_path / "b.pt", weights_only=True)
     layout = reference["meta"]["rosinality"]["layout"]  # what rosinality's own model saves
     for key in ("g", "g_ema", "d"):
         assert {k: list(v.shape) for k, v in exported[key].items()} == layout[key]
     assert torch.equal(exported["latent_avg"], G_ema.w_avg)
-    code, out, err = run_cli("convert", tmp_path / "b.pt", tmp_path / "c.safetensors")
+    code, out, err = run_cli("convert", tmp_path / "b.pt", "--out", tmp_path / "c.safetensors")
     assert code == 0, err
     a, c = load_checkpoint(original), load_checkpoint(tmp_path / "c.safetensors")
     assert a.meta["config"] == c.meta["config"] and a.roles == c.roles
@@ -134,7 +134,7 @@ def test_info_reads_all_three_formats(run_cli, tmp_path):
                    "conditioning dims: 3", "channels: 4: 16, 8: 16, 16: 8", "datasets/tiny.zip"):
         assert needle in out, (needle, out)
     converted = tmp_path / "network-snapshot-000200.safetensors"
-    assert run_cli("convert", DATA / "nvlabs_cond_clamp.pkl", converted)[0] == 0
+    assert run_cli("convert", DATA / "nvlabs_cond_clamp.pkl", "--out", converted)[0] == 0
     code, out, err = run_cli("info", converted)
     assert "gankd v1" in out and "conv_clamp: 0.6" in out and "nvlabs_cond_clamp.pkl (NVlabs .pkl)" in out
     kimg = tmp_path / "network-snapshot-000200.pkl"
@@ -145,14 +145,14 @@ def test_info_reads_all_three_formats(run_cli, tmp_path):
 
 
 def test_exports_refuse_what_rosinality_cannot_hold(run_cli, tmp_path):
-    code, out, err = run_cli("convert", DATA / "nvlabs_cond_clamp.pkl", tmp_path / "x.pt")
+    code, out, err = run_cli("convert", DATA / "nvlabs_cond_clamp.pkl", "--out", tmp_path / "x.pt")
     assert code == 2 and "cannot hold this model" in err and "conv_clamp" in err
     assert not (tmp_path / "x.pt").exists()
-    code, out, err = run_cli("convert", DATA / "nvlabs_orig_d.pkl", tmp_path / "x.bin")
+    code, out, err = run_cli("convert", DATA / "nvlabs_orig_d.pkl", "--out", tmp_path / "x.bin")
     assert code == 2 and "--to gankd|rosinality" in err
     existing = tmp_path / "keep.safetensors"
     existing.write_bytes(b"precious")
-    code, out, err = run_cli("convert", DATA / "nvlabs_orig_d.pkl", existing)
+    code, out, err = run_cli("convert", DATA / "nvlabs_orig_d.pkl", "--out", existing)
     assert code == 2 and "exists" in err and existing.read_bytes() == b"precious"
 
 
@@ -178,7 +178,7 @@ def test_pickles_cannot_run_code(run_cli, tmp_path):
     assert code == 2 and "truncated or damaged pickle" in err and len(err.strip().splitlines()) == 1, err
     evil_pt = tmp_path / "evil.pt"
     torch.save({"g_ema": {}, "args": RunsCommand(marker)}, evil_pt)
-    code, out, err = run_cli("generate", evil_pt, "--grid", tmp_path / "g.png")
+    code, out, err = run_cli("generate", evil_pt, "--out", tmp_path / "g.png")
     assert code == 2 and "refused to load a pickled" in err and "system" in err, err
     assert not marker.exists()
 

@@ -35,7 +35,7 @@ def test_projection_lowers_both_errors_and_is_independent_per_image():
 
 def test_project_command_writes_latents_reconstructions_and_errors(run_cli, tmp_path):
     folder = shots(tmp_path)
-    code, out, err = run_cli("project", folder, "--ckpt", "builtin:emoji32", "--steps", "10", "--space", "w",
+    code, out, err = run_cli("project", "builtin:emoji32", folder, "--steps", "10", "--space", "w",
                              "--out", tmp_path / "p")
     assert code == 0, err
     report = json.loads((tmp_path / "p" / "projection.json").read_text())
@@ -52,6 +52,6 @@ def test_project_bad_input_is_one_line(run_cli, tmp_path):
     folder = shots(tmp_path, 2)
     for args, message in ((["--space", "z"], "inversion space must be one of w, w+"),
                           (["--perceptual", "inception"], "no perceptual distance")):
-        code, _, err = run_cli("project", folder, "--ckpt", "builtin:emoji32", "--out", tmp_path / "x", *args)
+        code, _, err = run_cli("project", "builtin:emoji32", folder, "--out", tmp_path / "x", *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "x").exists()

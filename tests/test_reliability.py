@@ -222,8 +222,8 @@ def test_read_only_outputs_are_one_line(source, run_cli, tmp_path, read_only):
     read_only(ro)
     commands = {
         "train": ["train", *TINY, "steps=1", "--out", ro / "run"],
-        "generate": ["generate", source, "--seeds", "0-3", "--grid", ro / "g.png"],
-        "data split": ["data", "split", FLAGS, ro / "split", "--shots", "4"],
+        "generate": ["generate", source, "--seeds", "0-3", "--out", ro / "g.png"],
+        "data split": ["data", "split", FLAGS, "--out", ro / "split", "--shots", "4"],
         "evaluate": ["evaluate", source, "--ref", FLAGS, "--n", "8", "--out", ro / "eval"],
         "adapt": ["adapt", "--source", source, "--target", FLAGS, "--shots", "4", "--out", ro / "adapt"],
     }
@@ -256,12 +256,12 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, run_cl
 
 def test_seeds_out_of_range_are_one_line(source, run_cli, tmp_path):
     one_line(*run_cli("train", *TINY, "seed=-1", "--out", tmp_path / "r")[::2], "seed must be in 0..4294967295")
-    one_line(*run_cli("data", "split", FLAGS, tmp_path / "s", "--seed", "-1")[::2], "seed must be in 0..")
+    one_line(*run_cli("data", "split", FLAGS, "--out", tmp_path / "s", "--seed", "-1")[::2], "seed must be in 0..")
     one_line(*run_cli("evaluate", source, "--ref", FLAGS, "--seed", "4294967290", "--n", "8")[::2],
              "--seed must be in 0..4294967295, got 4294967290 .. 4294967290 + 7")
-    one_line(*run_cli("generate", source, "--seeds", "0-4294967295", "--outdir", tmp_path / "g")[::2],
+    one_line(*run_cli("generate", source, "--seeds", "0-4294967295", "--out", tmp_path / "g")[::2],
              "name 4,294,967,296 images; at most 1,000,000")
-    one_line(*run_cli("generate", source, "--seeds", "0-2000", "--grid", tmp_path / "g.png")[::2],
+    one_line(*run_cli("generate", source, "--seeds", "0-2000", "--out", tmp_path / "g.png")[::2],
              "a grid shows at most 1024 images, not 2,001")
     assert not any(tmp_path.iterdir())
 

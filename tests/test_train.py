@@ -109,7 +109,7 @@ def test_checkpoint_holds_the_training_state(tmp_path, run_cli):
         "step-0000000.png"
     # The sample grids show the seeds `gankd generate` shows, not latents drawn from the stream
     # that initialised the networks; a run folder stands for its newest checkpoint.
-    code, out, _ = run_cli("generate", run, "--seeds", "0-35", "--grid", tmp_path / "g.png")
+    code, out, _ = run_cli("generate", run, "--seeds", "0-35", "--out", tmp_path / "g.png")
     assert code == 0
     generated, logged = (np.asarray(Image.open(p), dtype=int) for p in (tmp_path / "g.png", run / "samples" / "step-0000003.png"))
     assert generated.shape == logged.shape and np.abs(generated - logged).max() <= 1

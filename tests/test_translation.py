@@ -193,7 +193,7 @@ def test_translate_and_evaluate_a_translation_model_and_refuse_the_wrong_family(
     report = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert {"fid", "kid", "l1", "psnr", "ssim", "lpips"} <= set(report["metrics"])
     assert report["metrics"]["l1"]["id"] == "l1[ground truth]" and 0 < report["metrics"]["l1"]["value"] < 1
-    one_line(*run_cli("generate", result.checkpoint, "--grid", tmp_path / "g.png")[::2],
+    one_line(*run_cli("generate", result.checkpoint, "--out", tmp_path / "g.png")[::2],
              "a translation model (translation family)", "use gankd translate")
     one_line(*run_cli("translate", tmp_path / "run", "glyphs-bold", "--direction", "ba", "--out", tmp_path / "x")[::2],
              "translates one way only")

@@ -66,7 +66,7 @@ def rgb(images: np.ndarray) -> np.ndarray:
 
 
 def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to: str, device: str = "cpu",
-               upscale: bool | None = None) -> dict:
+               upscale: bool | None = None, force: bool = False) -> dict:
     """Render every input at every value of `to`; writes the files above into the new folder `out`."""
     from gankd.data.spec import open_source
     from gankd.families.aging import render
@@ -76,7 +76,7 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
         raise GankdError(f"{ckpt}: not a checkpoint or run folder")
     model = load_checkpoint(path).require("aging", "gankd age")
     targets = parse_targets(to)
-    check_new_dir(out)
+    check_new_dir(out, force)
     cfg = model.config
     outside = [t for t in targets if not cfg.min_age <= t <= cfg.max_age]
     if outside:
@@ -93,7 +93,7 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
         with torch.no_grad():
             own = G.expected(G.classify(batch)).cpu()
             aged = G.expected(G.classify(outputs.flatten(0, 1))).view(len(batch), len(targets)).cpu()
-        folder = folder or new_dir(out)
+        folder = folder or new_dir(out, force)
         for offset in range(len(batch)):
             key = source.key(start + offset)
             strip = rgb(to_uint8(torch.cat([batch[offset:offset + 1], outputs[offset]])))

@@ -1,4 +1,8 @@
-"""The `gankd` command: a thin layer over the Python API. Errors print one line and exit 2."""
+"""The `gankd` command: a thin layer over the Python API. Errors print one line and exit 2.
+
+Every command names the same idea the same way: the checkpoint is the first argument, the output
+is --out (refused if it exists, unless --force), a count is --n, the device is --device (auto);
+tests/test_cli_conventions.py walks the commands to keep it so, and docs/cli.md is made from them."""
 
 from __future__ import annotations
 
@@ -18,14 +22,19 @@ try:  # recent typer carries its own copy of click
 except ImportError:
     from click.exceptions import UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, context_settings=HELP,
+                  rich_markup_mode=None,
                   help="gankd: GANs for scarce data, by transfer and distillation.")
-data_app = typer.Typer(no_args_is_help=True, help="Built-in data sets, exports and few-shot splits.")
+data_app = typer.Typer(no_args_is_help=True, context_settings=HELP,
+                       help="Built-in data sets, exports and few-shot splits.")
 app.add_typer(data_app, name="data")
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: methods x targets x seeds under one protocol.")
+bench_app = typer.Typer(no_args_is_help=True, context_settings=HELP,
+                        help="Benchmarks: methods x targets x seeds under one protocol.")
 app.add_typer(bench_app, name="bench")
 
 SPEC_HELP = "a built-in set with filters (emoji:group=animals,tone=none), a folder, or a zip"
+IMAGES_HELP = "a folder, a zip, or a built-in set with filters (emoji:group=animals,tone=none)"
 
 
 def checked_device(name: str) -> str:
@@ -34,13 +43,50 @@ def checked_device(name: str) -> str:
     return str(pick_device(name))
 
 
+# Options with one name and meaning in every command.
+DEVICE = typer.Option("auto", help="torch device: auto (a GPU when there is one), cpu, cuda or cuda:N",
+                      callback=checked_device)
+FORCE = typer.Option(False, "--force", help="replace an existing output (a folder only if gankd wrote it)")
+
+
+def argument(metavar: str, what: str) -> typer.models.ArgumentInfo:
+    """A required positional argument, shown in capitals (CKPT, SPEC)."""
+    return typer.Argument(..., metavar=metavar, help=what)
+
+
+def out_option(what: str, required: bool = False) -> typer.models.OptionInfo:
+    """The output of a command: always --out / -o."""
+    return typer.Option(... if required else None, "--out", "-o", help=what)
+
+
 def say(text: str) -> None:
     typer.echo(text)
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from gankd import __version__
+
+        say(f"gankd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                      help="print gankd's version and exit")) -> None:
+    """gankd: GANs for scarce data, by transfer and distillation."""
+
+
 @data_app.command("list")
 def data_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """List the built-in data sets with their label fields and counts."""
+    """List the built-in data sets with their label fields and counts.
+
+    Examples:
+
+    \b
+      gankd data list
+      gankd data list --json
+    """
     from gankd.data.preview import list_builtins
 
     rows = list_builtins()
@@ -59,46 +105,75 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) 
 
 
 @data_app.command("show")
-def data_show(spec: str = typer.Argument(..., help=SPEC_HELP),
-              out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write [default: <spec>.png]"),
+def data_show(spec: str = argument("SPEC", SPEC_HELP),
+              out: Optional[Path] = out_option("PNG to write [default: <spec>.png]"),
               n: int = typer.Option(64, help="number of images"),
               res: int = typer.Option(64, help="tile resolution"),
               seed: int = typer.Option(0, help="seed of the random choice of images"),
-              force: bool = typer.Option(False, help="replace an existing file")) -> None:
-    """Write a grid PNG of a data set's images."""
+              force: bool = FORCE) -> None:
+    """Write a grid PNG of a data set's images.
+
+    Examples:
+
+    \b
+      gankd data show emoji:group=animals,tone=none --n 48 --out animals.png
+      gankd data show glyphs:char=R --res 48
+    """
     from gankd.data.preview import show
 
     say(str(show(spec, out, n=n, resolution=res, seed=seed, force=force)))
 
 
 @data_app.command("export")
-def data_export(spec: str = typer.Argument(..., help=SPEC_HELP),
-                out_dir: Path = typer.Argument(..., help="new folder to write"),
-                res: Optional[int] = typer.Option(None, help="crop and resize to this resolution")) -> None:
-    """Write a data set's images as PNGs, with labels.json (and dataset.json when conditional)."""
+def data_export(spec: str = argument("SPEC", SPEC_HELP),
+                out: Path = out_option("new folder to write", required=True),
+                res: Optional[int] = typer.Option(None, help="crop and resize to this resolution"),
+                force: bool = FORCE) -> None:
+    """Write a data set's images as PNGs, with labels.json (and dataset.json when conditional).
+
+    Examples:
+
+    \b
+      gankd data export emoji:group=food --out food/
+      gankd data export 'glyphs:char=a|b|c' --res 32 --out abc/
+    """
     from gankd.data.spec import open_source
     from gankd.data.splits import export
 
     source = open_source(spec)
-    say(f"{export(source, out_dir, res)}: {len(source)} images")
+    say(f"{export(source, out, res, force)}: {len(source)} images")
 
 
 @data_app.command("split")
-def data_split(spec: str = typer.Argument(..., help=SPEC_HELP),
-               out_dir: Path = typer.Argument(..., help="new folder for train/, eval/ and manifest.json"),
+def data_split(spec: str = argument("SPEC", SPEC_HELP),
+               out: Path = out_option("new folder for train/, eval/ and manifest.json", required=True),
                shots: int = typer.Option(10, help="number of training images"),
-               seed: int = typer.Option(0, help="seed of the split")) -> None:
-    """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest."""
+               seed: int = typer.Option(0, help="seed of the split"),
+               force: bool = FORCE) -> None:
+    """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest.
+
+    Examples:
+
+    \b
+      gankd data split emoji:group=animals,tone=none --shots 10 --out animals10/
+      gankd data split photos/ --shots 10 --seed 1 --out photos10/
+    """
     from gankd.data.spec import open_source
     from gankd.data.splits import make_split
 
-    manifest = make_split(open_source(spec), shots, seed, out_dir, spec)
-    say(f"{out_dir}: {manifest['shots']} training shots, {manifest['total'] - manifest['shots']} evaluation images")
+    manifest = make_split(open_source(spec), shots, seed, out, spec, force)
+    say(f"{out}: {manifest['shots']} training shots, {manifest['total'] - manifest['shots']} evaluation images")
 
 
 @data_app.command("verify")
-def data_verify(split_dir: Path = typer.Argument(..., help="a folder written by `gankd data split`")) -> None:
-    """Check a split folder against its manifest (files and sha256)."""
+def data_verify(split_dir: Path = argument("SPLIT_DIR", "a folder written by `gankd data split`")) -> None:
+    """Check a split folder against its manifest (files and sha256).
+
+    Examples:
+
+    \b
+      gankd data verify animals10/
+    """
     from gankd.data.splits import verify_split
 
     manifest = verify_split(split_dir)
@@ -106,7 +181,9 @@ def data_verify(split_dir: Path = typer.Argument(..., help="a folder written by 
 
 
 @app.command()
-def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
+def generate(ckpt: Path = argument("CKPT", "checkpoint, run folder or builtin:NAME"),
+             out: Path = out_option("FILE.png: one grid; DIR: a new folder of one PNG per image",
+                                    required=True),
              seeds: Optional[str] = typer.Option(None, help="seeds, e.g. 0-15 or 1,5,9 [default: 0-15]"),
              latents: Optional[Path] = typer.Option(None, help="render the latents.safetensors of `gankd project` "
                                                                "instead of seeds"),
@@ -116,24 +193,36 @@ def generate(ckpt: Path = typer.Argument(..., help="checkpoint"),
              prior_image: Optional[list[Path]] = typer.Option(
                  None, help="a DIP model: variations of this real image (through its features); repeatable"),
              interpolate: int = typer.Option(0, help="with two --prior-image: this many steps from the first to the second"),
-             grid: Optional[Path] = typer.Option(None, help="write a grid PNG here"),
-             outdir: Optional[Path] = typer.Option(None, help="write one PNG per seed into this new folder"),
              batch: int = typer.Option(16, help="batch size"),
-             device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device),
-             force: bool = typer.Option(False, help="replace an existing grid file")) -> None:
-    """Generate images from a checkpoint."""
+             device: str = DEVICE, force: bool = FORCE) -> None:
+    """Generate images from a checkpoint.
+
+    Examples:
+
+    \b
+      gankd generate builtin:emoji32 --seeds 0-35 --out emoji32.png
+      gankd generate runs/animals --seeds 0-99 --trunc 0.7 --out samples/
+      gankd generate runs/animals --latents projection/latents.safetensors --out recon/
+    """
     from gankd.generate import generate as run
 
-    for path in run(ckpt, seeds, grid_path=grid, outdir=outdir, force=force, latents=latents, truncation=trunc,
-                    noise_mode=noise, class_index=class_index, batch_size=batch, device=device,
-                    prior_images=prior_image, interpolate=interpolate):
-        say(str(path))
+    say(str(run(ckpt, seeds, out, force=force, latents=latents, truncation=trunc, noise_mode=noise,
+                class_index=class_index, batch_size=batch, device=device, prior_images=prior_image,
+                interpolate=interpolate)))
 
 
 @app.command()
-def info(ckpt: Path = typer.Argument(..., help="checkpoint"),
+def info(ckpt: Path = argument("CKPT", "checkpoint, run folder or builtin:NAME (gankd, rosinality .pt, "
+                                                "NVlabs .pkl)"),
          as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """Describe a checkpoint (gankd, rosinality .pt or NVlabs .pkl): architecture, sizes, networks, step."""
+    """Describe a checkpoint (gankd, rosinality .pt or NVlabs .pkl): architecture, sizes, networks, step.
+
+    Examples:
+
+    \b
+      gankd info builtin:emoji32
+      gankd info 550000.pt --json
+    """
     from gankd.checkpoint import describe
 
     facts = describe(ckpt)
@@ -147,22 +236,29 @@ def info(ckpt: Path = typer.Argument(..., help="checkpoint"),
 
 
 @app.command()
-def convert(src: Path = typer.Argument(..., help="gankd .safetensors, rosinality .pt or NVlabs .pkl"),
-            dst: Path = typer.Argument(..., help="file to write: .safetensors (gankd) or .pt (rosinality)"),
-            to: Optional[str] = typer.Option(None, help="gankd or rosinality [default: from DST's extension]"),
-            force: bool = typer.Option(False, help="replace an existing file")) -> None:
-    """Convert a checkpoint between formats, keeping G, G_ema and D and their exact weights."""
+def convert(ckpt: Path = argument("CKPT", "gankd .safetensors, rosinality .pt or NVlabs .pkl"),
+            out: Path = out_option("file to write: .safetensors (gankd) or .pt (rosinality)", required=True),
+            to: Optional[str] = typer.Option(None, help="gankd or rosinality [default: from the extension of --out]"),
+            force: bool = FORCE) -> None:
+    """Convert a checkpoint between formats, keeping G, G_ema and D and their exact weights.
+
+    Examples:
+
+    \b
+      gankd convert 550000.pt --out ffhq256.safetensors
+      gankd convert runs/animals --out animals.pt
+    """
     from gankd.convert import convert as run
 
-    say(f"{dst}: written as {run(src, dst, to=to, force=force)}")
+    say(f"{out}: written as {run(ckpt, out, to=to, force=force)}")
 
 
 @app.command()
-def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, run folder, or folder/zip of images; "
+def evaluate(target: str = argument("TARGET", "checkpoint, builtin:NAME, run folder, or folder/zip of images; "
                                                     "a translation model is run on the test inputs of --ref"),
              ref: str = typer.Option(..., help="reference: a translation task for a translation model; else a split "
                                                 "folder (its eval/ images; train/ are the shots), "
-                                                "a folder, " + SPEC_HELP.split(", ", 1)[1] + ", or stats .npz"),
+                                                "a folder, a zip, a built-in set with filters, or stats .npz"),
              metrics: Optional[str] = typer.Option(None, help="comma list of fid, kid, pr, intra_lpips, copying; for a "
                                                                "translation model also l1, psnr, ssim, lpips "
                                                                "[default: fid,kid; a translation model: all of those]"),
@@ -177,22 +273,31 @@ def evaluate(target: str = typer.Argument(..., help="checkpoint, builtin:NAME, r
              resize: str = typer.Option("clean", help="clean (antialiased, torch) or legacy (inception only)"),
              res: Optional[int] = typer.Option(None, help="resolution of an image-folder target [default: native]"),
              batch: int = typer.Option(64, help="batch size"),
-             device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device),
-             out: Optional[Path] = typer.Option(None, help="new folder for metrics.json [default: eval-<target>]"),
+             device: str = DEVICE,
+             out: Optional[Path] = out_option("new folder for metrics.json [default: eval-<target>]"),
              upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
                                                     help="enlarge images below the resolution [default: built-in "
                                                          "sets yes, folders no, as in training]"),
              noise: str = typer.Option("random", help="noise of a generator's samples: random (as the papers), "
-                                                      "const or none")) -> None:
-    """Evaluate a generator or images against a reference: quality, diversity and memorisation."""
+                                                      "const or none"),
+             force: bool = FORCE) -> None:
+    """Evaluate a generator or images against a reference: quality, diversity and memorisation.
+
+    Examples:
+
+    \b
+      gankd evaluate runs/animals --ref animals10/ --metrics fid,kid,pr --n 1000
+      gankd evaluate runs/animals --ref animals10/ --features inception --weights pt_inception.pth
+      gankd evaluate runs/pix2pix-edges2emoji-32 --ref edges2emoji
+    """
     from gankd.metrics.evaluate import evaluate as run
     from gankd.metrics.table import print_table
 
     print_table(run(target, ref, metrics, features, n, seed, train_data, lpips, weights, resize, batch, device,
-                    res, out, upscale, noise))
+                    res, out, upscale, noise, force))
 
 
-@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+@app.command()
 def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                                         help="training settings, e.g. steps=1000 d3t.kd_weight=2"),
           source: Optional[str] = typer.Option(None, help="the pretrained generator (checkpoint or builtin:NAME)"),
@@ -201,19 +306,27 @@ def adapt(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           method: str = typer.Option("d3t", help="a few-shot method, with +dip for the instance prior (an unknown "
                                                  "name lists them all)"),
           config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
-          out: Optional[Path] = typer.Option(None, help="new folder [default: adapt-<method>-<target>]"),
+          out: Optional[Path] = out_option("new folder [default: adapt-<method>-<target>]"),
           seed: int = typer.Option(0, help="seed of the split, the training and the evaluation"),
           eval_samples: Optional[int] = typer.Option(None, "--eval-n", help="samples of the final evaluation "
                                                                            "[default: 1000; with --resume, the folder's]"),
           resume: Optional[Path] = typer.Option(None, help="go on with an adapt folder, then evaluate")) -> None:
-    """Adapt a source generator to a few-shot target: split, train with a method, evaluate."""
+    """Adapt a source generator to a few-shot target: split, train with a method, evaluate.
+
+    Examples:
+
+    \b
+      gankd adapt --source builtin:emoji32 --target emoji:group=animals,tone=none --method d3t
+      gankd adapt --source ffhq256.safetensors --target faces10/ --method cdc steps=2000 device=cuda
+      gankd adapt --resume adapt-d3t-animals
+    """
     from gankd.adapt import adapt as run
     from gankd.metrics.table import print_table
 
     print_table(run(source, target, shots, method, out, config, settings, seed, resume, eval_samples))
 
 
-@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+@app.command()
 def distill(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                                           help="training settings, e.g. steps=4000 batch=4 distill.srp=1e4"),
             teacher: str = typer.Option(..., help="the trained translation model (checkpoint or run folder)"),
@@ -221,8 +334,16 @@ def distill(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=V
             method: str = typer.Option("kd+srp", help="distiller: none (the student alone), kd, feature, sp, srp, "
                                                       "kd+srp (or terms joined by +)"),
             config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings"),
-            out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]")) -> None:
-    """Compress a translation model (pix2pix, CycleGAN) into a thinner student by distillation (SRP-KD)."""
+            out: Optional[Path] = out_option("new run folder [default: runs/<method>-<data>-<res>]; an interrupted "
+                                             "one resumes with gankd train --resume")) -> None:
+    """Compress a translation model (pix2pix, CycleGAN) into a thinner student by distillation (SRP-KD).
+
+    Examples:
+
+    \b
+      gankd distill --teacher runs/pix2pix-edges2emoji-32 --width 16 --method kd+srp steps=1500
+      gankd distill --teacher runs/cyclegan-tones-32 --width 8 --method none --out runs/alone8
+    """
     from gankd.distill import distill as run
 
     result = run(teacher, width, method, out, config, settings)
@@ -238,7 +359,11 @@ BENCH_THREADS = typer.Option(None, help="CPU threads of every run, pinned in the
 BENCH_JOBS = typer.Option(1, help="runs at a time, each in its own process (2 cores: --jobs 2)")
 
 
-@bench_app.command("fewshot", context_settings={"help_option_names": ["-h", "--help"]})
+def bench_out(name: str) -> typer.models.OptionInfo:
+    return typer.Option(Path(f"bench-{name}"), "--out", "-o", help="folder (an unfinished bench resumes)")
+
+
+@bench_app.command("fewshot")
 def bench_fewshot(settings: Optional[list[str]] = BENCH_SETTINGS,
                   methods: Optional[str] = typer.Option(None, help="comma list of methods, +dip ones too "
                                                                     "[default: every few-shot method]"),
@@ -248,9 +373,16 @@ def bench_fewshot(settings: Optional[list[str]] = BENCH_SETTINGS,
                   source: str = typer.Option("builtin:emoji32", help="the source generator"),
                   shots: int = typer.Option(10, help="training images per target"),
                   eval_samples: int = BENCH_EVAL_N,
-                  out: Path = typer.Option(Path("bench-fewshot"), help="folder (an unfinished bench resumes)"),
+                  out: Path = bench_out("fewshot"),
                   threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
-    """Few-shot benchmark: every method on every built-in target with several seeds; tables and pictures."""
+    """Few-shot benchmark: every method on every built-in target with several seeds; tables and pictures.
+
+    Examples:
+
+    \b
+      gankd bench fewshot --methods finetune,cdc,d3t --seeds 3 --threads 1 --jobs 2
+      gankd bench fewshot --targets animals --seeds 1 steps=100
+    """
     from gankd.bench.fewshot import bench_fewshot as run
 
     folder = run(methods, targets, seeds, source, shots, out, settings, eval_samples, threads, jobs)
@@ -258,7 +390,7 @@ def bench_fewshot(settings: Optional[list[str]] = BENCH_SETTINGS,
     say(f"{folder}: results.md, results.csv, commands.txt, one picture per target")
 
 
-@bench_app.command("limited", context_settings={"help_option_names": ["-h", "--help"]})
+@bench_app.command("limited")
 def bench_limited(settings: Optional[list[str]] = BENCH_SETTINGS,
                   rows: Optional[str] = typer.Option(None, help="comma list of rows: diffaugment, lecam, kd-dlgan, "
                                                                 "agkd, cgkd, kd-no-lecam, ada [default: the first five]"),
@@ -266,9 +398,16 @@ def bench_limited(settings: Optional[list[str]] = BENCH_SETTINGS,
                                                                 "[default: all]"),
                   seeds: int = typer.Option(3, help="training seeds per row and set"),
                   eval_samples: int = BENCH_EVAL_N,
-                  out: Path = typer.Option(Path("bench-limited"), help="folder (an unfinished bench resumes)"),
+                  out: Path = bench_out("limited"),
                   threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
-    """Limited-data benchmark: GANs from scratch on fixed emoji subsets, DiffAugment, LeCam and KD-DLGAN."""
+    """Limited-data benchmark: GANs from scratch on fixed emoji subsets, DiffAugment, LeCam and KD-DLGAN.
+
+    Examples:
+
+    \b
+      gankd bench limited --sets groups10 --seeds 3 --threads 1 --jobs 2
+      gankd bench limited --rows diffaugment,kd-dlgan --sets animals100 --seeds 1 steps=200
+    """
     from gankd.bench.limited import bench_limited as run
 
     folder = run(rows, sets, seeds, out, settings, eval_samples, threads, jobs)
@@ -276,7 +415,7 @@ def bench_limited(settings: Optional[list[str]] = BENCH_SETTINGS,
     say(f"{folder}: results.md, results.csv, paired.csv, commands.txt, one picture per set")
 
 
-@bench_app.command("compress", context_settings={"help_option_names": ["-h", "--help"]})
+@bench_app.command("compress")
 def bench_compress(settings: Optional[list[str]] = BENCH_SETTINGS,
                    teachers: str = typer.Option(..., help="trained translation models by task name: "
                                                           "edges2emoji=RUN,tones=RUN"),
@@ -284,9 +423,16 @@ def bench_compress(settings: Optional[list[str]] = BENCH_SETTINGS,
                    rows: Optional[str] = typer.Option(None, help="comma list of distillers: none, kd, feature, sp, srp, "
                                                                  "kd+srp [default: all]"),
                    seeds: int = typer.Option(3, help="training seeds per student"),
-                   out: Path = typer.Option(Path("bench-compress"), help="folder (an unfinished bench resumes)"),
+                   out: Path = bench_out("compress"),
                    threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
-    """Compression benchmark: students of each teacher at each width, by each distiller; scores, speed, pictures."""
+    """Compression benchmark: students of each teacher at each width, by each distiller; scores, speed, pictures.
+
+    Examples:
+
+    \b
+      gankd bench compress --teachers edges2emoji=runs/p2p --widths 16 --seeds 3 --threads 1 --jobs 2
+      gankd bench compress --teachers edges2emoji=runs/p2p,tones=runs/cg --widths 32,16,8 --rows none,kd+srp
+    """
     from gankd.bench.compress import bench_compress as run
 
     folder = run(teachers, widths, rows, seeds, out, settings, threads, jobs)
@@ -294,15 +440,22 @@ def bench_compress(settings: Optional[list[str]] = BENCH_SETTINGS,
     say(f"{folder}: results.md, results.csv, paired.csv, speed.csv, commands.txt, one picture per task")
 
 
-@bench_app.command("aging", context_settings={"help_option_names": ["-h", "--help"]})
+@bench_app.command("aging")
 def bench_aging(settings: Optional[list[str]] = BENCH_SETTINGS,
                 tasks: Optional[str] = typer.Option(None, help="comma list of inter, tones [default: both]"),
                 rows: Optional[str] = typer.Option(None, help="comma list of continuous, groups, no-residual, separate "
                                                               "[default: all]"),
                 seeds: int = typer.Option(3, help="training seeds per row"),
-                out: Path = typer.Option(Path("bench-aging"), help="folder (an unfinished bench resumes)"),
+                out: Path = bench_out("aging"),
                 threads: Optional[int] = BENCH_THREADS, jobs: int = BENCH_JOBS) -> None:
-    """Aging benchmark: continuity against ground truth at held-out values (glyph weight, emoji skin tone)."""
+    """Aging benchmark: continuity against ground truth at held-out values (glyph weight, emoji skin tone).
+
+    Examples:
+
+    \b
+      gankd bench aging --seeds 3 --threads 1 --jobs 2
+      gankd bench aging --tasks inter --rows continuous,groups --seeds 1 steps=200
+    """
     from gankd.bench.aging import bench_aging as run
 
     folder = run(tasks, rows, seeds, out, settings, threads, jobs)
@@ -311,71 +464,97 @@ def bench_aging(settings: Optional[list[str]] = BENCH_SETTINGS,
 
 
 @app.command()
-def translate(ckpt: Path = typer.Argument(..., help="translation checkpoint or run folder (pix2pix, CycleGAN)"),
-              inputs: str = typer.Argument(..., help="images: a folder, zip or data spec, or a translation task "
+def translate(ckpt: Path = argument("CKPT", "translation checkpoint or run folder (pix2pix, CycleGAN)"),
+              inputs: str = argument("INPUTS", "images: a folder, zip or data spec, or a translation task "
                                                      "(its test inputs, shown with their ground truth)"),
-              out: Path = typer.Option(..., help="new folder for one PNG per input and side-by-side.png"),
+              out: Path = out_option("new folder for one PNG per input and side-by-side.png", required=True),
               direction: str = typer.Option("ab", help="ab, or ba with a CycleGAN model"),
               upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
                                                      help="enlarge images below the model's resolution"),
-              device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto",
-                                         callback=checked_device)) -> None:
-    """Translate images with an image-to-image model."""
+              device: str = DEVICE, force: bool = FORCE) -> None:
+    """Translate images with an image-to-image model.
+
+    Examples:
+
+    \b
+      gankd translate runs/pix2pix-edges2emoji-32 edges2emoji --out translated/
+      gankd translate runs/cyclegan-tones-32 photos/ --direction ba --out back/
+    """
     from gankd.translate import translate_images
 
-    report = translate_images(ckpt, inputs, out, direction, device, upscale)
+    report = translate_images(ckpt, inputs, out, direction, device, upscale, force)
     say(f"{report['out']}: {report['images']} translated images, side-by-side.png")
 
 
 @app.command()
-def age(ckpt: Path = typer.Argument(..., help="aging checkpoint or run folder (method=aging)"),
-        inputs: str = typer.Argument(..., help="images: a folder, zip or data spec"),
+def age(ckpt: Path = argument("CKPT", "aging checkpoint or run folder (method=aging)"),
+        inputs: str = argument("INPUTS", "images: a folder, zip or data spec"),
         to: str = typer.Option(..., help="target values: a list 20,40,60 or a range FROM-TO:STEP (any value, "
                                           "not only the trained ones)"),
-        out: Path = typer.Option(..., help="new folder: progressions.png, KEY.png and KEY.gif per input, ages.csv"),
+        out: Path = out_option("new folder: progressions.png, KEY.png and KEY.gif per input, ages.csv", required=True),
         upscale: Optional[bool] = typer.Option(None, "--upscale/--no-upscale",
                                                help="enlarge images below the model's resolution"),
-        device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device)) -> None:
+        device: str = DEVICE, force: bool = FORCE) -> None:
     """Render images at any ages (or values of the model's attribute): progression grids and GIFs.
 
-    Example: gankd age runs/inter-aging 'inter:chars=Rg,weights=400' --to 100-900:50 --out aged
+    Examples:
+
+    \b
+      gankd age runs/inter-aging 'inter:chars=Rg,weights=400' --to 100-900:50 --out aged/
+      gankd age runs/utkface-aging faces/ --to 10,30,50,70 --out aged/
     """
     from gankd.age import age_images
 
-    report = age_images(ckpt, inputs, out, to, device, upscale)
+    report = age_images(ckpt, inputs, out, to, device, upscale, force)
     say(f"{report['out']}: {report['images']} inputs at {len(report['targets'])} values; progressions.png, "
         f"a PNG strip and a GIF per input, ages.csv")
 
 
 @app.command()
-def export(ckpt: Path = typer.Argument(..., help="translation checkpoint or run folder (a distilled student, pix2pix, "
+def export(ckpt: Path = argument("CKPT", "translation checkpoint or run folder (a distilled student, pix2pix, "
                                                  "CycleGAN)"),
-           out: Path = typer.Option(..., help="new folder: generator.pth, generator.pt (TorchScript), generator.onnx"),
-           direction: str = typer.Option("ab", help="ab, or ba with a CycleGAN model")) -> None:
-    """Export a translation generator to run without gankd: original-layout weights, TorchScript, ONNX."""
+           out: Path = out_option("new folder: generator.pth, generator.pt (TorchScript), generator.onnx",
+                                  required=True),
+           direction: str = typer.Option("ab", help="ab, or ba with a CycleGAN model"),
+           force: bool = FORCE) -> None:
+    """Export a translation generator to run without gankd: original-layout weights, TorchScript, ONNX.
+
+    Examples:
+
+    \b
+      gankd export runs/kd+srp-edges2emoji-32 --out deploy/
+      gankd export runs/cyclegan-tones-32 --direction ba --out deploy-ba/
+    """
     from gankd.export import export as run
 
-    report = run(ckpt, out, direction)
+    report = run(ckpt, out, direction, force)
     diffs = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}" for k, v in report["max_difference"].items())
     say(f"{out}: generator.pth, generator.pt, generator.onnx ({report['parameters']:,} parameters; largest "
         f"difference from gankd's forward: {diffs})")
 
 
 @app.command()
-def project(images: str = typer.Argument(..., help="images to invert: a split folder (its training shots), "
-                                                    "a folder, " + SPEC_HELP.split(", ", 1)[1]),
-            ckpt: str = typer.Option(..., help="the generator (checkpoint or builtin:NAME)"),
-            out: Optional[Path] = typer.Option(None, help="new folder [default: projection-<images>]"),
+def project(ckpt: str = argument("CKPT", "the generator: checkpoint, run folder or builtin:NAME"),
+            images: str = argument("IMAGES", "images to invert: a split folder (its training shots), "
+                                                    + IMAGES_HELP),
+            out: Optional[Path] = out_option("new folder [default: projection-<images>]"),
             steps: int = typer.Option(200, help="optimisation steps"),
             space: str = typer.Option("w+", help="w+ (one w per layer) or w"),
             perceptual: str = typer.Option("domain", help="perceptual distance: domain or lpips[:alex|vgg]"),
             perceptual_weight: float = typer.Option(1.0, help="weight of the perceptual term (pixel L1 has 1)"),
             lr: float = typer.Option(0.05, help="Adam learning rate (cosine decay to 0)"),
-            device: str = typer.Option("cpu", help="torch device: cpu, cuda, cuda:N or auto", callback=checked_device)) -> None:
-    """Invert images into a generator (GAN inversion): latents, reconstructions, errors."""
+            device: str = DEVICE, force: bool = FORCE) -> None:
+    """Invert images into a generator (GAN inversion): latents, reconstructions, errors.
+
+    Examples:
+
+    \b
+      gankd project builtin:emoji32 animals10/ --out projection/
+      gankd project runs/animals photos/ --steps 500 --space w --perceptual lpips:vgg
+    """
     from gankd.project import run_projection
 
-    report = run_projection(images, ckpt, out, steps, space, perceptual, perceptual_weight, lr, device)
+    report = run_projection(images, ckpt, out, steps, space, perceptual, perceptual_weight, lr, device, force)
     for when in ("start", "end"):
         errors = report[when]
         say(f"{'at the average w' if when == 'start' else f'after {steps} steps':>20}: pixel L1 "
@@ -383,7 +562,7 @@ def project(images: str = typer.Argument(..., help="images to invert: a split fo
     say(f"{report['out']}: latents.safetensors, reconstructions/, side-by-side.png, projection.json")
 
 
-@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+@app.command()
 def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                                         help="settings, e.g. batch=16 augment.kind=ada (see --dry-run)"),
           data: Optional[str] = typer.Option(None, help=SPEC_HELP + " (the setting data=...)"),
@@ -393,10 +572,21 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           teacher: Optional[str] = typer.Option(None, help="the method's teacher, e.g. clip-gankd for kd-dlgan, a "
                                                            "checkpoint for pix2pix+distill (the setting "
                                                            "<section>.teacher=...)"),
-          out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]"),
+          out: Optional[Path] = out_option("new run folder [default: runs/<method>-<data>-<res>]; an interrupted one "
+                                           "resumes with --resume"),
           resume: Optional[Path] = typer.Option(None, help="go on with a run folder or one of its checkpoints"),
           dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit")) -> None:
-    """Train a GAN (from scratch, or a method such as finetune, freezed or kd-dlgan); runs under torchrun too."""
+    """Train a GAN (from scratch, or a method such as finetune, freezed or kd-dlgan); runs under torchrun too.
+
+    Examples:
+
+    \b
+      gankd train --data emoji:group=animals,tone=none --res 32 steps=2000 batch=16
+      gankd train --config configs/emoji32.yaml --dry-run
+      gankd train --data emoji --method kd-dlgan --teacher clip-gankd augment.kind=diffaugment
+      gankd train --resume runs/scratch-emoji-32
+      torchrun --nproc_per_node 4 -m gankd train --config configs/emoji32.yaml device=cuda
+    """
     import dataclasses
 
     from gankd.config import to_yaml
@@ -427,13 +617,21 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everything the demo writes"),
-         steps: int = typer.Option(None, min=1, help="adaptation steps per method [default: gankd adapt's]")) -> None:
+def demo(out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="new folder for everything the demo writes"),
+         steps: int = typer.Option(None, min=1, help="adaptation steps per method [default: gankd adapt's]"),
+         force: bool = FORCE) -> None:
     """The main job on built-in data: adapt the shipped emoji model to 10 animals with D3T-GAN and
-    fine-tuning, evaluate both against the held-out animals, write report.md."""
+    fine-tuning, evaluate both against the held-out animals, write report.md.
+
+    Examples:
+
+    \b
+      gankd demo --out demo-out
+      gankd demo --steps 50 --out quick-demo
+    """
     from gankd.demo import run_demo
 
-    for line in run_demo(out, steps):
+    for line in run_demo(out, steps, force):
         say(line)
 
 

@@ -54,15 +54,14 @@ def report_markdown(reports: dict[str, dict], steps: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_demo(out: str | Path, steps: int | None = None) -> Iterator[str]:
-    out = new_dir(out)
+def run_demo(out: str | Path, steps: int | None = None, force: bool = False) -> Iterator[str]:
+    out = new_dir(out, force)
     for name, spec in GRIDS.items():
         yield f"grid of {spec}: {show(spec, out / name)}"
     split = out / "split-animals"
     held_out = make_split(open_source(TARGET), shots=10, seed=0, out_dir=split, spec=TARGET)["total"] - 10
     yield f"10-shot split of {TARGET}: {split} ({held_out} held out)"
-    for path in generate(SOURCE, "0-35", grid_path=out / "samples-emoji32.png"):
-        yield f"samples of the shipped source model {SOURCE}: {path}"
+    yield f"samples of the shipped source model {SOURCE}: {generate(SOURCE, '0-35', out / 'samples-emoji32.png')}"
     reports = {"source": evaluate(SOURCE, split, FINAL_METRICS, n=EVAL_SAMPLES, out=out / "eval-source")}
     generators = {"source": SOURCE}
     settings = ["eval.every=0", *([f"steps={steps}"] if steps else [])]  # one evaluation, at the end

@@ -40,14 +40,18 @@ class Interrupted(GankdError):
     exit_code = 130
 
 
-def unknown(kind: str, name: str, known) -> str:
-    """`unknown method 'd3tt' (did you mean 'd3t'?); known methods: cdc, d3t, ...` for a registry miss."""
+def did_you_mean(name: str, known) -> str:
+    """` (did you mean 'batch'?)` when a known name is close to a misspelt one, else nothing."""
     import difflib
 
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown(kind: str, name: str, known) -> str:
+    """`unknown method 'd3tt' (did you mean 'd3t'?); known methods: cdc, d3t, ...` for a registry miss."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; known {kind}s: {', '.join(known)}"
+    return f"unknown {kind} {name!r}{did_you_mean(name, known)}; known {kind}s: {', '.join(known)}"
 
 
 def warn(text: str) -> None:

@@ -55,7 +55,7 @@ class Plain(nn.Module):
         return self.net(x)
 
 
-def export(ckpt: str | os.PathLike, out: str | os.PathLike, direction: str = "ab") -> dict:
+def export(ckpt: str | os.PathLike, out: str | os.PathLike, direction: str = "ab", force: bool = False) -> dict:
     """Write the forms of the module's docstring; returns export.json's contents."""
     path = checkpoint_of(ckpt)
     if path is None:
@@ -67,14 +67,14 @@ def export(ckpt: str | os.PathLike, out: str | os.PathLike, direction: str = "ab
     cfg = model.config
     if cfg.cond_dim:
         raise GankdError(f"{path}: a conditional generator (cond_dim {cfg.cond_dim}); export takes plain ones")
-    check_new_dir(out)
+    check_new_dir(out, force)
     G = model.network(role)
     plain = Plain(deployable(G))
     probe = torch.rand(2, cfg.in_channels, cfg.resolution, cfg.resolution, generator=torch.Generator().manual_seed(0))
     probe = probe * 2 - 1
     with torch.no_grad():
         expected = plain(probe)
-    folder = new_dir(out)
+    folder = new_dir(out, force)
     state = {k.removeprefix("net."): v.detach().clone() for k, v in G.state_dict().items()}
     torch.save(state, folder / "generator.pth")
     with warnings.catch_warnings():  # the tracer's and exporter's notes on code paths a plain generator lacks

@@ -17,6 +17,8 @@ from gankd.lock import FolderBusy, entries, holder
 STORAGE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # atomic_write's temporary files: `.<name>.<8 characters of mkstemp>`
 PARTIAL = re.compile(r"\..+\.[a-z0-9_]{8}")
+# an empty file in each folder new_dir makes: --force replaces only folders gankd wrote
+OUTPUT_MARK = ".gankd-output"
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -32,22 +34,35 @@ def new_file(path: str | os.PathLike, force: bool = False) -> Path:
     return path
 
 
-def check_new_dir(path: str | os.PathLike) -> Path:
+def check_new_dir(path: str | os.PathLike, force: bool = False) -> Path:
     """Check that `path` may become an output folder: absent, or empty (a lock file left by a killed
-    process does not count); a folder another gankd process works in is named as busy."""
+    process does not count), or with `force` a folder gankd wrote before (it holds OUTPUT_MARK); a
+    folder another gankd process works in is named as busy."""
     path = Path(path)
     busy = holder(path)
     if busy:
         raise FolderBusy(f"{path} is in use by {busy}; wait for it to end, or choose another path")
     if path.exists() and (not path.is_dir() or entries(path)):
+        if force and (path / OUTPUT_MARK).is_file():
+            return path
+        if force:
+            raise OutputExistsError(f"{path} exists and gankd did not write it, so --force does not replace it; "
+                                    "choose another path")
         raise OutputExistsError(f"{path} exists and is not an empty folder; choose another path")
     return path
 
 
-def new_dir(path: str | os.PathLike) -> Path:
-    """Create an output folder that must not exist yet or be empty."""
-    path = check_new_dir(path)
-    path.mkdir(parents=True, exist_ok=True)
+def new_dir(path: str | os.PathLike, force: bool = False) -> Path:
+    """Create an output folder that must not exist yet or be empty; with `force`, a folder gankd
+    wrote before is replaced whole (so no file of the old output survives among the new)."""
+    path = check_new_dir(path, force)
+    try:
+        if force and path.is_dir() and entries(path):
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / OUTPUT_MARK).touch()
+    except OSError as err:
+        raise storage_error(err, path) from None
     return path
 
 

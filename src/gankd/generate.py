@@ -90,14 +90,15 @@ def image_prior(ckpt_path: str | os.PathLike, images: list[str | os.PathLike], s
     return Variations(e, seeds), [f"{label}-seed{seed:04d}" for label in labels for seed in seeds]
 
 
-def generate(ckpt_path: str | os.PathLike, seeds: str | list[int] | None = None, grid_path: str | None = None,
-             outdir: str | None = None, force: bool = False, latents: str | os.PathLike | None = None,
-             prior_images: list[str | os.PathLike] | None = None, interpolate: int = 0, **sampling) -> list[Path]:
-    """Sample one image per seed (seedNNNN.png; default seeds 0-15), or render the latents of a
-    `gankd project` file (one PNG per projected image, by its name), or (a DIP model) each seed
-    under the features of real images (`prior_images`: NAME-seedNNNN.png; `interpolate` K: from
-    one image's features to another's), and save a grid and/or the PNGs, written as they are made.
-    Outputs are checked before any work, and nothing existing is overwritten without `force`."""
+def generate(ckpt_path: str | os.PathLike, seeds: str | list[int] | None = None, out: str | os.PathLike | None = None,
+             force: bool = False, latents: str | os.PathLike | None = None,
+             prior_images: list[str | os.PathLike] | None = None, interpolate: int = 0, **sampling) -> Path:
+    """Sample one image per seed (seedNNNN; default seeds 0-15), or render the latents of a `gankd
+    project` file (one image per projected image, by its name), or (a DIP model) each seed under the
+    features of real images (`prior_images`: NAME-seedNNNN; `interpolate` K: from one image's
+    features to another's). `out` ending in .png is one grid; any other name is a new folder of one
+    PNG per image (and nothing else, so it can be evaluated as a folder of images), written as they
+    are made. Outputs are checked before any work, and nothing existing is replaced without `force`."""
     if latents is not None and (seeds is not None or prior_images):
         raise GankdError("give --latents alone (not with --seeds or --prior-image)")
     if interpolate and not prior_images:
@@ -112,23 +113,26 @@ def generate(ckpt_path: str | os.PathLike, seeds: str | list[int] | None = None,
         if prior_images:
             prior, names = image_prior(ckpt_path, prior_images, seeds, interpolate)
             cols, seeds = len(seeds), list(range(len(prior)))  # a row per image (or step)
-    if not grid_path and not outdir:
-        raise GankdError("nothing to write: give --grid FILE and/or --outdir DIR")
-    if grid_path and len(names) > MAX_GRID:
+    if out is None:
+        raise GankdError("nothing to write: give --out FILE.png (a grid) or --out DIR (one PNG per image)")
+    out = Path(out)
+    as_grid = out.suffix.lower() == ".png"
+    if as_grid and len(names) > MAX_GRID:
         raise GankdError(f"a grid shows at most {MAX_GRID} images, not {len(names):,}; give fewer, "
-                         "or write one file per image with --outdir only")
-    grid_file = new_file(grid_path, force=force) if grid_path else None
-    if outdir:
-        check_new_dir(outdir)
+                         "or write one file per image with --out DIR")
+    if as_grid:
+        new_file(out, force=force)
+    else:
+        check_new_dir(out, force)
     folder, tiles, done = None, [], 0
     for images in sample_batches(ckpt_path, seeds, prior=prior, **sampling):
-        if grid_file:
+        if as_grid:
             tiles.append(images)
-        if outdir:
-            folder = folder or new_dir(outdir)  # only once the checkpoint has loaded and sampled
+        else:
+            folder = folder or new_dir(out, force)  # only once the checkpoint has loaded and sampled
             for name, img in zip(names[done:], images):
                 atomic_write(folder / f"{name}.png", png_bytes(img))
         done += len(images)
-    if grid_file:
-        save_png(grid_file, grid(upscale_nearest(np.concatenate(tiles), 64), cols=cols))
-    return [p for p in (grid_file, outdir and Path(outdir)) if p]
+    if as_grid:
+        save_png(out, grid(upscale_nearest(np.concatenate(tiles), 64), cols=cols))
+    return out

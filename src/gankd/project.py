@@ -49,12 +49,12 @@ def side_by_side(targets: torch.Tensor, recon: torch.Tensor) -> np.ndarray:
 
 def run_projection(images: str | os.PathLike, ckpt: str | os.PathLike, out: str | os.PathLike | None = None,
                    steps: int = 200, space: str = "w+", perceptual: str = "domain", perceptual_weight: float = 1.0,
-                   lr: float = 0.05, device: str = "cpu") -> dict:
+                   lr: float = 0.05, device: str = "cpu", force: bool = False) -> dict:
     if perceptual.partition(":")[0] not in PERCEPTUAL:
         raise GankdError(f"{perceptual} features have no perceptual distance; use {' or '.join(PERCEPTUAL)}")
     source = shots(images)
     out_dir = Path(out) if out else Path(f"projection-{Path(str(images)).name or 'images'}")
-    check_new_dir(out_dir)
+    check_new_dir(out_dir, force)
     G = load_checkpoint(ckpt).require("latent", "gankd project").generator().to(device)
     data = ImageDataset(source, G.cfg.resolution, channels=G.cfg.img_channels, upscale=True)
     if len(data) > 1000:
@@ -63,7 +63,7 @@ def run_projection(images: str | os.PathLike, ckpt: str | os.PathLike, out: str 
     extractor = load_extractor(perceptual, None, "clean", device)
     result = project(G, targets, extractor, steps, space, perceptual_weight, lr)
     names = [source.key(i) for i in range(len(source))]
-    folder = new_dir(out_dir)
+    folder = new_dir(out_dir, force)
     from safetensors.torch import save
 
     facts = {"checkpoint": str(ckpt), "images": str(images), "files": names, "space": space, "steps": steps,

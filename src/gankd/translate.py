@@ -37,7 +37,7 @@ def inputs_of(text: str, direction: str):
 
 
 def translate_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, direction: str = "ab",
-                     device: str = "cpu", upscale: bool | None = None) -> dict:
+                     device: str = "cpu", upscale: bool | None = None, force: bool = False) -> dict:
     """Translate every input image; writes `out`/NAME.png per input and `out`/side-by-side.png."""
     from gankd.families.translation import translate
 
@@ -50,7 +50,7 @@ def translate_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLik
     role = {"ab": "G_AB" if "G_AB" in model.roles else "G", "ba": "G_BA"}[direction]
     if role not in model.roles:
         raise GankdError(f"{path}: translates one way only (A to B); --direction ba needs a CycleGAN model")
-    check_new_dir(out)
+    check_new_dir(out, force)
     source, truth = inputs_of(inputs, direction)
     cfg = model.config
     data = ImageDataset(source, cfg.resolution, cfg.in_channels, upscale=upscale)
@@ -59,7 +59,7 @@ def translate_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLik
     for start in progress(range(0, len(data), 16), "translating", unit="batch"):
         batch = torch.stack([data[i]["image"] for i in range(start, min(start + 16, len(data)))]).to(device)
         images = to_uint8(translate(G, batch))
-        folder = folder or new_dir(out)
+        folder = folder or new_dir(out, force)
         for offset, image in enumerate(images):
             atomic_write(folder / f"{source.key(start + offset)}.png", png_bytes(image))
         outputs.append(images[:max(PICTURE_ROWS - start, 0)])

@@ -17,7 +17,7 @@ from pathlib import Path
 from gankd.data.builtin import BUILTINS
 from gankd.data.folder import FolderSource
 from gankd.data.source import ImageSource, Subset
-from gankd.errors import DataError, unknown
+from gankd.errors import DataError, did_you_mean, unknown
 
 
 @dataclass
@@ -50,8 +50,9 @@ def parse_spec(text: str) -> Spec:
         elif key in builtin.fields:
             (spec.drop if negate else spec.keep).setdefault(key, set()).update(value.split("|"))
         else:
-            raise DataError(f"{name} has no field or option {key!r}; fields: {', '.join(builtin.fields)}; "
-                            f"options: {', '.join([*builtin.options, 'label']) }")
+            options = [*builtin.options, "label"]
+            raise DataError(f"{name} has no field or option {key!r}{did_you_mean(key, [*builtin.fields, *options])}; "
+                            f"fields: {', '.join(builtin.fields)}; options: {', '.join(options)}")
     return spec
 
 

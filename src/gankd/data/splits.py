@@ -46,9 +46,9 @@ def write_images(source: ImageSource, indices, folder: Path, resolution: int | N
     return records
 
 
-def export(source: ImageSource, out_dir: str | Path, resolution: int | None = None) -> Path:
+def export(source: ImageSource, out_dir: str | Path, resolution: int | None = None, force: bool = False) -> Path:
     """Write every image of `source` to a new folder, with labels.json (and dataset.json if conditional)."""
-    out = new_dir(out_dir)
+    out = new_dir(out_dir, force)
     records = write_images(source, range(len(source)), out, resolution)
     atomic_write(out / "labels.json", json.dumps({r["file"]: r["labels"] for r in records}, indent=1).encode())
     write_conditioning(source, records, out)
@@ -70,7 +70,7 @@ def write_conditioning(source: ImageSource, records: list[dict], folder: Path) -
     return hashlib.sha256(data).hexdigest()
 
 
-def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, spec: str) -> dict:
+def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, spec: str, force: bool = False) -> dict:
     """Draw `shots` training images with a seeded permutation; all others form the evaluation set."""
     if len(source) < 2:
         raise DataError(f"{spec!r} has {len(source)} image; a split needs at least one training shot "
@@ -79,7 +79,7 @@ def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, 
         raise DataError(f"--shots must be between 1 and {len(source) - 1} for {spec!r} ({len(source)} images), "
                         f"got {shots}")
     check_seed(seed, "the split's seed")
-    out = new_dir(out_dir)
+    out = new_dir(out_dir, force)
     order = np.random.default_rng(seed).permutation(len(source))
     parts = {"train": sorted(order[:shots].tolist()), "eval": sorted(order[shots:].tolist())}
     files, conditioning = [], {}

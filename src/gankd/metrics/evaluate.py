@@ -190,7 +190,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
              features: str = "domain", n: int = 5000, seed: int = 0, train: str | None = None,
              lpips: str | None = None, weights: str | None = None, resize: str = "clean", batch: int = 64,
              device: str = "cpu", res: int | None = None, out: str | os.PathLike | None = None,
-             upscale: bool | None = None, noise: str = "random") -> dict:
+             upscale: bool | None = None, noise: str = "random", force: bool = False) -> dict:
     """Evaluate and write `out`/metrics.json (and copying.png); returns the result dict.
 
     A generator draws `n` samples; a translation model translates the test inputs of the task
@@ -218,7 +218,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     if meta is not None:
         refuse_teacher(ckpt, meta, features)
     out_dir = Path(out) if out else free_name(Path(f"eval-{Path(str(target)).stem or 'images'}"))
-    check_new_dir(out_dir)
+    check_new_dir(out_dir, force)
     start = time.time()
     train_source = open_source(train) if train else None
     truth = None
@@ -247,7 +247,7 @@ def evaluate(target: str | os.PathLike, ref: str | os.PathLike, metrics: str | l
     report = {"target": described, "target_path": target_path, "samples": len(images), "resolution": images.shape[-1],
               **evaluator.protocol(), "metrics": results, "reference_cache": str(evaluator.cache_file),
               "seconds": round(time.time() - start, 1)}
-    new_dir(out_dir)
+    new_dir(out_dir, force)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     if copying is not None:
         from gankd.images import save_png
