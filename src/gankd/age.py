@@ -18,7 +18,7 @@ from gankd.checkpoint import load_checkpoint
 from gankd.data.dataset import ImageDataset
 from gankd.errors import GankdError, warn
 from gankd.fileio import atomic_write, check_new_dir, new_dir
-from gankd.images import png_bytes, to_uint8, upscale_nearest
+from gankd.images import png_bytes, rgb, to_uint8, upscale_nearest
 from gankd.progress import progress
 from gankd.runs import checkpoint_of
 
@@ -45,24 +45,11 @@ def parse_targets(text: str) -> list[float]:
 
 
 def progression_picture(rows: dict[str, np.ndarray], values: list[float], marked: set[float] = frozenset()) -> np.ndarray:
-    """uint8 [H, W, 3]: `comparison.labelled_rows` of `rows` (each: an input, then its renderings at
-    `values`) under a strip naming each column (input, then the values, `marked` ones with a *)."""
-    from PIL import Image, ImageDraw
+    """uint8 [H, W, 3]: `rows` (each: an input, then its renderings at `values`) under a header naming
+    each column (input, then the values, `marked` ones with a *)."""
+    from gankd.comparison import headed_rows
 
-    from gankd.comparison import labelled_rows
-
-    body = labelled_rows(rows)
-    tile = upscale_nearest(next(iter(rows.values())), 64).shape[1] + 2  # a tile and its padding
-    left = body.shape[1] - (len(values) + 1) * tile - 2  # the row labels' width
-    strip = Image.new("RGB", (body.shape[1], 16), "white")
-    draw = ImageDraw.Draw(strip)
-    for j, name in enumerate(["input", *(f"{v:g}" + "*" * (v in marked) for v in values)]):
-        draw.text((left + 2 + j * tile + 4, 2), name, fill="black")
-    return np.concatenate([np.asarray(strip), body])
-
-
-def rgb(images: np.ndarray) -> np.ndarray:
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images[..., :3]
+    return headed_rows(rows, ["input", *(f"{v:g}" + "*" * (v in marked) for v in values)])
 
 
 def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to: str, device: str = "cpu",

@@ -23,6 +23,11 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return quantize(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def rgb(images: np.ndarray) -> np.ndarray:
+    """uint8 [..., 1|3|4] -> [..., 3]: grey repeated, alpha dropped (for pictures and animations)."""
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images[..., :3]
+
+
 def grid(images: np.ndarray, cols: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
     """Tile uint8 [N, H, W, C] images into one [rows*H, cols*W, C] array with padding between tiles."""
     n, h, w, c = images.shape
