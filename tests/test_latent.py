@@ -87,6 +87,15 @@ def test_walk_passes_through_its_keys_as_png_and_gif(run_cli, tmp_path):
     assert not np.array_equal(tile(in_z, 0, 1), tile(strip, 0, 1))  # another path between the same keys
 
 
+def test_walk_as_mp4_where_imageio_ffmpeg_is_installed(run_cli, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    code, _, err = run_cli("latent", "interpolate", EMOJI, "--seeds", "0,5", "--frames", "4", "--fps", "8",
+                           "--out", tmp_path / "walk.mp4")
+    assert code == 0, err
+    assert iio.imread(tmp_path / "walk.mp4", index=None).shape == (4, 64, 64, 3)
+    assert iio.immeta(tmp_path / "walk.mp4")["fps"] == 8
+
+
 @pytest.fixture(scope="module")
 def projected(tmp_path_factory):
     """A latents file as `gankd project` writes it: w+ codes [2, 8, 256] of emoji32 (each style its

@@ -18,7 +18,7 @@ from gankd.checkpoint import load_checkpoint
 from gankd.data.dataset import ImageDataset
 from gankd.errors import GankdError, warn
 from gankd.fileio import atomic_write, check_new_dir, new_dir
-from gankd.images import png_bytes, rgb, to_uint8, upscale_nearest
+from gankd.images import animation_bytes, png_bytes, rgb, to_uint8, upscale_nearest
 from gankd.progress import progress
 from gankd.runs import checkpoint_of
 
@@ -85,7 +85,7 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
             key = source.key(start + offset)
             strip = rgb(to_uint8(torch.cat([batch[offset:offset + 1], outputs[offset]])))
             atomic_write(folder / f"{key}.png", png_bytes(np.concatenate(list(upscale_nearest(strip, 64)), axis=1)))
-            atomic_write(folder / f"{key}.gif", gif_bytes(strip[1:]))
+            atomic_write(folder / f"{key}.gif", animation_bytes(upscale_nearest(strip[1:], 64), "gif", 1000 / FRAME_MS))
             if len(rows) < PICTURE_ROWS:
                 rows[key[-12:]] = strip
             table.append([key, f"{float(own[offset]):.2f}", *(f"{float(a):.2f}" for a in aged[offset])])
@@ -94,13 +94,3 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
     csv.writer(text).writerows([["image", "estimated_age", *(f"at_{v:g}" for v in targets)], *table])
     atomic_write(Path(out) / "ages.csv", text.getvalue().encode())
     return {"out": str(out), "images": len(data), "targets": targets}
-
-
-def gif_bytes(frames: np.ndarray) -> bytes:
-    """An animated GIF (looping, FRAME_MS per frame) of uint8 [T, H, W, 3] frames, enlarged to 64 px at least."""
-    from PIL import Image
-
-    images = [Image.fromarray(f) for f in upscale_nearest(frames, 64)]
-    buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=FRAME_MS, loop=0)
-    return buf.getvalue()

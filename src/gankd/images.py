@@ -1,4 +1,4 @@
-"""Image arrays to and from tensors, grids and PNG files."""
+"""Image arrays to and from tensors, grids, PNG files and animations."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def animation_bytes(frames: np.ndarray, kind: str, fps: float) -> bytes:
+    """A looping GIF (`kind` "gif") or an H.264 MP4 ("mp4": needs the imageio-ffmpeg package) of
+    uint8 [T, H, W, C] frames."""
+    import imageio.v3 as iio
+
+    options = {"duration": 1000 / fps, "loop": 0} if kind == "gif" else {"fps": fps}
+    return iio.imwrite("<bytes>", rgb(frames), extension=f".{kind}", **options)
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -19,7 +19,7 @@ from gankd.checkpoint import Checkpoint, load_checkpoint
 from gankd.errors import ConfigError
 from gankd.fileio import atomic_write, new_file
 from gankd.generate import MAX_GRID, class_labels, sample
-from gankd.images import grid, png_bytes, rgb, upscale_nearest
+from gankd.images import animation_bytes, grid, png_bytes, rgb, upscale_nearest
 from gankd.priors import Latents
 from gankd.seeds import parse_seeds
 
@@ -187,8 +187,6 @@ def interpolation(ckpt_path: str | os.PathLike, out: str | os.PathLike, seeds: s
                   **walk) -> Path:
     """Write a loop through seeds (default 0-3) or projected latents (see `walk_frames`): a looping
     GIF, an MP4 or a PNG of the frames (rows of STRIP), enlarged to 64 px at least."""
-    import imageio.v3 as iio
-
     if seeds is not None and latents is not None:
         raise ConfigError("give --seeds or --latents, not both")
     if not fps > 0:
@@ -197,15 +195,9 @@ def interpolation(ckpt_path: str | os.PathLike, out: str | os.PathLike, seeds: s
     check_walk_format(path)
     ckpt = latent_model(ckpt_path)
     frames = walk_frames(ckpt, None if latents else parse_seeds(seeds or "0-3"), latents, **walk)
-    frames = upscale_nearest(rgb(frames), 64)
-    kind = path.suffix.lower()
-    if kind == ".png":
-        data = png_bytes(grid(frames, cols=min(len(frames), STRIP)))
-    elif kind == ".gif":
-        data = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000 / fps, loop=0)
-    else:
-        data = iio.imwrite("<bytes>", frames, extension=".mp4", fps=fps)
-    atomic_write(path, data)
+    frames, kind = upscale_nearest(frames, 64), path.suffix.lower()[1:]
+    atomic_write(path, png_bytes(grid(frames, cols=min(len(frames), STRIP))) if kind == "png" else
+                 animation_bytes(frames, kind, fps))
     return path
 
 
