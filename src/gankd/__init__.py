@@ -24,6 +24,8 @@ _API = {
     "Recipe": "gankd.methods", "register_recipe": ("gankd.methods", "register"),
     # sampling (gankd generate)
     "generate": "gankd.generate", "sample": "gankd.generate",
+    # latent space (gankd latent mix, interpolate, truncation)
+    "style_mixing": "gankd.latents", "interpolation": "gankd.latents", "truncation_sweep": "gankd.latents",
     # evaluation (gankd evaluate)
     "evaluate": "gankd.metrics.evaluate", "Evaluator": "gankd.metrics.evaluate",
     "load_extractor": "gankd.features", "EXTRACTORS": "gankd.features",

@@ -18,7 +18,7 @@ from gankd.checkpoint import load_checkpoint
 from gankd.data.dataset import ImageDataset
 from gankd.errors import GankdError, warn
 from gankd.fileio import atomic_write, check_new_dir, new_dir
-from gankd.images import png_bytes, to_uint8, upscale_nearest
+from gankd.images import animation_bytes, png_bytes, rgb, to_uint8, upscale_nearest
 from gankd.progress import progress
 from gankd.runs import checkpoint_of
 
@@ -45,24 +45,11 @@ def parse_targets(text: str) -> list[float]:
 
 
 def progression_picture(rows: dict[str, np.ndarray], values: list[float], marked: set[float] = frozenset()) -> np.ndarray:
-    """uint8 [H, W, 3]: `comparison.labelled_rows` of `rows` (each: an input, then its renderings at
-    `values`) under a strip naming each column (input, then the values, `marked` ones with a *)."""
-    from PIL import Image, ImageDraw
+    """uint8 [H, W, 3]: `rows` (each: an input, then its renderings at `values`) under a header naming
+    each column (input, then the values, `marked` ones with a *)."""
+    from gankd.comparison import headed_rows
 
-    from gankd.comparison import labelled_rows
-
-    body = labelled_rows(rows)
-    tile = upscale_nearest(next(iter(rows.values())), 64).shape[1] + 2  # a tile and its padding
-    left = body.shape[1] - (len(values) + 1) * tile - 2  # the row labels' width
-    strip = Image.new("RGB", (body.shape[1], 16), "white")
-    draw = ImageDraw.Draw(strip)
-    for j, name in enumerate(["input", *(f"{v:g}" + "*" * (v in marked) for v in values)]):
-        draw.text((left + 2 + j * tile + 4, 2), name, fill="black")
-    return np.concatenate([np.asarray(strip), body])
-
-
-def rgb(images: np.ndarray) -> np.ndarray:
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images[..., :3]
+    return headed_rows(rows, ["input", *(f"{v:g}" + "*" * (v in marked) for v in values)])
 
 
 def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to: str, device: str = "cpu",
@@ -98,7 +85,7 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
             key = source.key(start + offset)
             strip = rgb(to_uint8(torch.cat([batch[offset:offset + 1], outputs[offset]])))
             atomic_write(folder / f"{key}.png", png_bytes(np.concatenate(list(upscale_nearest(strip, 64)), axis=1)))
-            atomic_write(folder / f"{key}.gif", gif_bytes(strip[1:]))
+            atomic_write(folder / f"{key}.gif", animation_bytes(upscale_nearest(strip[1:], 64), "gif", 1000 / FRAME_MS))
             if len(rows) < PICTURE_ROWS:
                 rows[key[-12:]] = strip
             table.append([key, f"{float(own[offset]):.2f}", *(f"{float(a):.2f}" for a in aged[offset])])
@@ -107,13 +94,3 @@ def age_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, to:
     csv.writer(text).writerows([["image", "estimated_age", *(f"at_{v:g}" for v in targets)], *table])
     atomic_write(Path(out) / "ages.csv", text.getvalue().encode())
     return {"out": str(out), "images": len(data), "targets": targets}
-
-
-def gif_bytes(frames: np.ndarray) -> bytes:
-    """An animated GIF (looping, FRAME_MS per frame) of uint8 [T, H, W, 3] frames, enlarged to 64 px at least."""
-    from PIL import Image
-
-    images = [Image.fromarray(f) for f in upscale_nearest(frames, 64)]
-    buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=FRAME_MS, loop=0)
-    return buf.getvalue()

@@ -2,7 +2,7 @@
 row per generator with its samples from the same seeds (0..9; a class-conditional generator draws
 seed i in class i mod its classes), each row labelled on the left. Used by `gankd bench fewshot`
 and `gankd bench limited` (one per target) and `gankd demo`; `labelled_rows` also by `gankd bench
-compress`."""
+compress`, `headed_rows` (a header over the columns) by `gankd age` and `gankd latent truncation`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,22 @@ def labelled_rows(rows: dict[str, np.ndarray]) -> np.ndarray:
     for i, name in enumerate(rows):
         draw.text((6, int((i + 0.45) * row_height)), name, fill="black")
     return np.concatenate([np.asarray(label), tiles], axis=1)
+
+
+def headed_rows(rows: dict[str, np.ndarray], headers: list[str]) -> np.ndarray:
+    """uint8 [H, W, 3]: `labelled_rows` of `rows` under a strip naming each column."""
+    from PIL import Image, ImageDraw
+
+    from gankd.images import upscale_nearest
+
+    body = labelled_rows(rows)
+    tile = upscale_nearest(next(iter(rows.values())), 64).shape[1] + 2  # a tile and its padding
+    left = body.shape[1] - len(headers) * tile - 2  # the row labels' width
+    strip = Image.new("RGB", (body.shape[1], 16), "white")
+    draw = ImageDraw.Draw(strip)
+    for j, name in enumerate(headers):
+        draw.text((left + 2 + j * tile + 4, 2), name, fill="black")
+    return np.concatenate([np.asarray(strip), body])
 
 
 def samples_of(ckpt: str | os.PathLike) -> np.ndarray:

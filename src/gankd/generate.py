@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankd.checkpoint import load_checkpoint
+from gankd.checkpoint import Checkpoint, load_checkpoint
 from gankd.errors import GankdError
 from gankd.families.latent import render
 from gankd.nets.stylegan2 import NOISE_MODES
@@ -22,31 +22,40 @@ from gankd.seeds import parse_seeds
 MAX_GRID = 1024  # images in one grid PNG (2048 px wide at 64 px a tile)
 
 
-@torch.no_grad()
-def sample_batches(ckpt_path: str | os.PathLike, seeds: list[int], truncation: float = 1.0,
-                   noise_mode: str = "const", class_index: int | None = None, batch_size: int = 16, device: str = "cpu",
-                   prior: Prior | None = None) -> Iterator[np.ndarray]:
-    """uint8 images [B, H, W, C], one per seed, a batch at a time (any number in little memory),
-    through the checkpoint's prior unless another is given (fixed latents, for example)."""
-    ckpt = load_checkpoint(ckpt_path).require("latent", "sampling from seeds")
-    G, prior = ckpt.generator().to(device), prior or ckpt.prior()
+def class_labels(G, prior: Prior, class_index: int | None, n: int) -> torch.Tensor | None:
+    """One-hot labels [n, c_dim] of `class_index` (None: an unconditional generator, or a prior that
+    gives the labels), or one line saying what --class must be."""
     c_dim = G.cfg.c_dim
     if c_dim and class_index is None and not prior.conditions:
         raise GankdError(f"this generator is conditional ({c_dim} classes): pass --class")
     if class_index is not None and not 0 <= class_index < max(c_dim, 1):
         raise GankdError(f"--class must be in 0..{c_dim - 1}" if c_dim else "this generator is unconditional")
+    if class_index is None or not c_dim:
+        return None
+    c = torch.zeros(n, c_dim)
+    c[:, class_index] = 1
+    return c
+
+
+@torch.no_grad()
+def sample_batches(ckpt_path: str | os.PathLike | Checkpoint, seeds: list[int], truncation: float = 1.0,
+                   noise_mode: str = "const", class_index: int | None = None, batch_size: int = 16, device: str = "cpu",
+                   prior: Prior | None = None) -> Iterator[np.ndarray]:
+    """uint8 images [B, H, W, C], one per seed, a batch at a time (any number in little memory),
+    through the checkpoint's prior unless another is given (fixed latents, for example). A loaded
+    checkpoint may stand for its path (`gankd latent` reads it once)."""
+    ckpt = ckpt_path if isinstance(ckpt_path, Checkpoint) else load_checkpoint(ckpt_path)
+    ckpt.require("latent", "sampling from seeds")
+    G, prior = ckpt.generator().to(device), prior or ckpt.prior()
+    c = class_labels(G, prior, class_index, len(seeds))
     if noise_mode not in NOISE_MODES:
         raise GankdError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
-    c = None
-    if class_index is not None and c_dim:
-        c = torch.zeros(len(seeds), c_dim)
-        c[:, class_index] = 1
     batches = render(G, seeds, prior, c, truncation, noise_mode, batch_size)
     for images in progress(batches, "generating", total=-(-len(seeds) // batch_size), unit="batch"):
         yield to_uint8(images)
 
 
-def sample(ckpt_path: str | os.PathLike, seeds: list[int], **sampling) -> np.ndarray:
+def sample(ckpt_path: str | os.PathLike | Checkpoint, seeds: list[int], **sampling) -> np.ndarray:
     """uint8 images [N, H, W, C], one per seed."""
     return np.concatenate(list(sample_batches(ckpt_path, seeds, **sampling)))
 

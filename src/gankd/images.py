@@ -1,4 +1,4 @@
-"""Image arrays to and from tensors, grids and PNG files."""
+"""Image arrays to and from tensors, grids, PNG files and animations."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return quantize(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def rgb(images: np.ndarray) -> np.ndarray:
+    """uint8 [..., 1|3|4] -> [..., 3]: grey repeated, alpha dropped (for pictures and animations)."""
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images[..., :3]
+
+
 def grid(images: np.ndarray, cols: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
     """Tile uint8 [N, H, W, C] images into one [rows*H, cols*W, C] array with padding between tiles."""
     n, h, w, c = images.shape
@@ -43,6 +48,15 @@ def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def animation_bytes(frames: np.ndarray, kind: str, fps: float) -> bytes:
+    """A looping GIF (`kind` "gif") or an H.264 MP4 ("mp4": needs the imageio-ffmpeg package) of
+    uint8 [T, H, W, C] frames."""
+    import imageio.v3 as iio
+
+    options = {"duration": 1000 / fps, "loop": 0} if kind == "gif" else {"fps": fps}
+    return iio.imwrite("<bytes>", rgb(frames), extension=f".{kind}", **options)
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:

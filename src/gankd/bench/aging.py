@@ -244,10 +244,10 @@ def picture(path: Path, part, models: dict[str, str]) -> None:
     """Per test identity: its true images at every value, then each model's renderings at every value
     of the identity's image at the lowest value; held-out values marked * in the header (`part`: what
     `evaluation_part` returns)."""
-    from gankd.age import progression_picture, rgb
+    from gankd.age import progression_picture
     from gankd.checkpoint import load_checkpoint
     from gankd.families.aging import render
-    from gankd.images import save_png, to_uint8
+    from gankd.images import rgb, save_png, to_uint8
 
     data, images, image_values = part
     values = sorted(set(image_values.tolist()))
