@@ -118,7 +118,7 @@ def test_generate_and_walk_render_projected_latents_through_another_generator(ru
             p.add_(0.05 * torch.randn_like(p))
     save_checkpoint(tmp_path / "adapted.safetensors", {"G_ema": G})
     code, _, err = run_cli("generate", tmp_path / "adapted.safetensors", "--latents", projected,
-                           "--outdir", tmp_path / "g", "--batch", "1")
+                           "--out", tmp_path / "g", "--batch", "1")
     assert code == 0, err
     prior = Latents.read(projected)
     rendered = {name: np.asarray(Image.open(tmp_path / "g" / f"{name}.png")) for name in prior.names}
@@ -135,7 +135,7 @@ def test_generate_and_walk_render_projected_latents_through_another_generator(ru
 
     cfg = StyleGAN2Config(resolution=16, z_dim=32, w_dim=32, n_mlp=2, channel_base=256, channel_max=32)
     save_checkpoint(tmp_path / "small.safetensors", {"G": Generator(cfg)})
-    for command in (("generate", tmp_path / "small.safetensors", "--latents", projected, "--grid", tmp_path / "x.png"),
+    for command in (("generate", tmp_path / "small.safetensors", "--latents", projected, "--out", tmp_path / "x.png"),
                     ("latent", "interpolate", tmp_path / "small.safetensors", "--latents", projected,
                      "--out", tmp_path / "x.gif")):
         assert_one_line_error(*run_cli(*command)[::2], "the latents are 8 styles of 256 values; "

@@ -32,7 +32,8 @@ app.add_typer(data_app, name="data")
 bench_app = typer.Typer(no_args_is_help=True, context_settings=HELP,
                         help="Benchmarks: methods x targets x seeds under one protocol.")
 app.add_typer(bench_app, name="bench")
-latent_app = typer.Typer(no_args_is_help=True, help="Latent-space pictures: style mixing, walks, truncation sweeps.")
+latent_app = typer.Typer(no_args_is_help=True, context_settings=HELP,
+                         help="Latent-space pictures: style mixing, walks, truncation sweeps.")
 app.add_typer(latent_app, name="latent")
 
 SPEC_HELP = "a built-in set with filters (emoji:group=animals,tone=none), a folder, or a zip"
@@ -49,6 +50,9 @@ def checked_device(name: str) -> str:
 DEVICE = typer.Option("auto", help="torch device: auto (a GPU when there is one), cpu, cuda or cuda:N",
                       callback=checked_device)
 FORCE = typer.Option(False, "--force", help="replace an existing output (a folder only if gankd wrote it)")
+NOISE = typer.Option("const", help="noise mode: const, random or none")
+CLASS = typer.Option(None, "--class", help="class of a conditional generator")
+BATCH = typer.Option(16, help="images rendered at a time")
 
 
 def argument(metavar: str, what: str) -> typer.models.ArgumentInfo:
@@ -190,13 +194,11 @@ def generate(ckpt: Path = argument("CKPT", "checkpoint, run folder or builtin:NA
              latents: Optional[Path] = typer.Option(None, help="render the latents.safetensors of `gankd project` "
                                                                "instead of seeds"),
              trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
-             noise: str = typer.Option("const", help="noise mode: const, random or none"),
-             class_index: Optional[int] = typer.Option(None, "--class", help="class of a conditional generator"),
+             noise: str = NOISE, class_index: Optional[int] = CLASS,
              prior_image: Optional[list[Path]] = typer.Option(
                  None, help="a DIP model: variations of this real image (through its features); repeatable"),
              interpolate: int = typer.Option(0, help="with two --prior-image: this many steps from the first to the second"),
-             batch: int = typer.Option(16, help="batch size"),
-             device: str = DEVICE, force: bool = FORCE) -> None:
+             batch: int = BATCH, device: str = DEVICE, force: bool = FORCE) -> None:
     """Generate images from a checkpoint.
 
     Examples:
@@ -637,33 +639,27 @@ def demo(out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="new fol
         say(line)
 
 
-LATENT_CKPT = typer.Argument(..., help="a latent generator: checkpoint, run folder or builtin:NAME")
-LATENT_OUT = typer.Option(..., "--out", "-o", help="file to write")
-LATENT_NOISE = typer.Option("const", help="noise mode: const, random or none")
-LATENT_CLASS = typer.Option(None, "--class", help="class of a conditional generator")
-LATENT_BATCH = typer.Option(16, help="images rendered at a time")
-LATENT_DEVICE = typer.Option("auto", help="torch device: auto, cpu, cuda or cuda:N", callback=checked_device)
-LATENT_FORCE = typer.Option(False, help="replace an existing file")
+LATENT_CKPT = argument("CKPT", "a latent generator: checkpoint, run folder or builtin:NAME")
 
 
-@latent_app.command("mix", context_settings={"help_option_names": ["-h", "--help"]})
+@latent_app.command("mix")
 def latent_mix(ckpt: str = LATENT_CKPT,
                rows: str = typer.Option("0-3", help="seeds of the rows (the styles kept)"),
                cols: str = typer.Option("4-7", help="seeds of the columns (the styles put in)"),
                layers: Optional[str] = typer.Option(None, help="styles taken from the column: a range 0-3, a list "
                                                                "0,2,5, or none [default: the coarse ones, 0-3 or "
                                                                "the first half]"),
-               out: Path = LATENT_OUT, trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
-               noise: str = LATENT_NOISE, class_index: Optional[int] = LATENT_CLASS, batch: int = LATENT_BATCH,
-               device: str = LATENT_DEVICE, force: bool = LATENT_FORCE) -> None:
+               out: Path = out_option("PNG to write", required=True), trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
+               noise: str = NOISE, class_index: Optional[int] = CLASS, batch: int = BATCH,
+               device: str = DEVICE, force: bool = FORCE) -> None:
     """Style-mixing grid (StyleGAN2): each row's w with each column's w on some layers.
 
     Top row: the column seeds; left column: the row seeds; a cell: the row's w, the column's on --layers.
 
     Examples:
 
+    \b
       gankd latent mix builtin:emoji32 --rows 0-3 --cols 4-7 --out mix.png
-
       gankd latent mix runs/emoji --rows 1,5,9 --cols 20-23 --layers 4-7 --out fine.png --force
     """
     from gankd.latents import style_mixing
@@ -672,29 +668,28 @@ def latent_mix(ckpt: str = LATENT_CKPT,
                          class_index=class_index, batch_size=batch, device=device)))
 
 
-@latent_app.command("interpolate", context_settings={"help_option_names": ["-h", "--help"]})
+@latent_app.command("interpolate")
 def latent_interpolate(ckpt: str = LATENT_CKPT,
                        seeds: Optional[str] = typer.Option(None, help="key seeds, e.g. 0,5,9 [default: 0-3]"),
                        latents: Optional[Path] = typer.Option(None, help="key latents: the latents.safetensors of "
                                                                          "`gankd project` (instead of --seeds)"),
                        frames: int = typer.Option(48, help="frames of the whole loop"),
                        space: str = typer.Option("w", help="w (linear in W) or z (spherical in Z; seeds only)"),
-                       out: Path = typer.Option(..., "--out", "-o", help="file to write: .gif, .mp4 (needs the "
-                                                                        "imageio-ffmpeg package) or .png"),
+                       out: Path = out_option("file to write: .gif, .mp4 (needs the imageio-ffmpeg package) or .png",
+                                              required=True),
                        fps: float = typer.Option(24.0, help="frames per second of a GIF or MP4"),
                        trunc: float = typer.Option(1.0, help="truncation psi (1 = none)"),
-                       noise: str = LATENT_NOISE, class_index: Optional[int] = LATENT_CLASS, batch: int = LATENT_BATCH,
-                       device: str = LATENT_DEVICE, force: bool = LATENT_FORCE) -> None:
+                       noise: str = NOISE, class_index: Optional[int] = CLASS, batch: int = BATCH,
+                       device: str = DEVICE, force: bool = FORCE) -> None:
     """Loop through key latents (seeds or projected images): a GIF, an MP4 or a PNG of the frames.
 
     A loop from each key to the next and back to the first; the keys are frames 0, N/K, 2N/K, ...
 
     Examples:
 
+    \b
       gankd latent interpolate builtin:emoji32 --seeds 0,5,9 --frames 48 --out walk.gif
-
       gankd latent interpolate runs/emoji --latents projection/latents.safetensors --out walk.mp4 --fps 12
-
       gankd latent interpolate builtin:emoji32 --seeds 1,2 --space z --frames 16 --out strip.png --force
     """
     from gankd.latents import interpolation
@@ -703,19 +698,19 @@ def latent_interpolate(ckpt: str = LATENT_CKPT,
                           noise_mode=noise, class_index=class_index, batch_size=batch, device=device)))
 
 
-@latent_app.command("truncation", context_settings={"help_option_names": ["-h", "--help"]})
+@latent_app.command("truncation")
 def latent_truncation(ckpt: str = LATENT_CKPT,
                       seeds: str = typer.Option("0-7", help="seeds, one row each"),
                       psi: str = typer.Option("0,0.25,0.5,0.75,1", help="truncation values, one column each "
                                                                         "(0: the average w, 1: none)"),
-                      out: Path = LATENT_OUT, noise: str = LATENT_NOISE, class_index: Optional[int] = LATENT_CLASS,
-                      batch: int = LATENT_BATCH, device: str = LATENT_DEVICE, force: bool = LATENT_FORCE) -> None:
+                      out: Path = out_option("PNG to write", required=True), noise: str = NOISE, class_index: Optional[int] = CLASS,
+                      batch: int = BATCH, device: str = DEVICE, force: bool = FORCE) -> None:
     """Truncation sweep: each seed (a row) at each psi (a column), labelled.
 
     Examples:
 
+    \b
       gankd latent truncation builtin:emoji32 --seeds 0-7 --out sweep.png
-
       gankd latent truncation runs/emoji --seeds 3,4 --psi -0.5,0,0.5,1 --out sweep.png --force
     """
     from gankd.latents import truncation_sweep

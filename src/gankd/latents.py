@@ -8,6 +8,7 @@ so a tile is exactly the image `gankd generate` gives for the same w, truncation
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -174,12 +175,8 @@ def check_walk_format(path: Path) -> None:
     """Refuse, before any work, an output whose writer is missing."""
     if path.suffix.lower() not in WALK_FORMATS:
         raise ConfigError(f"--out {path.name}: write a .gif, .mp4 or .png")
-    if path.suffix.lower() == ".mp4":
-        try:
-            import imageio_ffmpeg  # noqa: F401
-        except ImportError:
-            raise ConfigError("writing MP4 needs the imageio-ffmpeg package: pip install imageio-ffmpeg "
-                              "(or write a .gif)") from None
+    if path.suffix.lower() == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise ConfigError("writing MP4 needs the imageio-ffmpeg package: pip install imageio-ffmpeg (or write a .gif)")
 
 
 def interpolation(ckpt_path: str | os.PathLike, out: str | os.PathLike, seeds: str | None = None,
