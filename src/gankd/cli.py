@@ -87,12 +87,14 @@ def data_export(spec: str = typer.Argument(..., help=SPEC_HELP),
 def data_split(spec: str = typer.Argument(..., help=SPEC_HELP),
                out_dir: Path = typer.Argument(..., help="new folder for train/, eval/ and manifest.json"),
                shots: int = typer.Option(10, help="number of training images"),
-               seed: int = typer.Option(0, help="seed of the split")) -> None:
+               seed: int = typer.Option(0, help="seed of the split"),
+               res: int = typer.Option(32, help="refuse images smaller than this: the resolution they will be "
+                                                "trained at (0: no check; built-in sets are enlarged)")) -> None:
     """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest."""
     from gankd.data.spec import open_source
     from gankd.data.splits import make_split
 
-    manifest = make_split(open_source(spec), shots, seed, out_dir, spec)
+    manifest = make_split(open_source(spec), shots, seed, out_dir, spec, res)
     say(f"{out_dir}: {manifest['shots']} training shots, {manifest['total'] - manifest['shots']} evaluation images")
 
 
@@ -435,6 +437,32 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everyth
 
     for line in run_demo(out, steps):
         say(line)
+
+
+@app.command("save-pretrained", context_settings={"help_option_names": ["-h", "--help"]})
+def save_pretrained(ckpt: str = typer.Argument(..., help="checkpoint, run folder (its newest) or builtin:NAME"),
+                    out: Path = typer.Option(..., "--out", "-o", help="new folder: model.safetensors, config.json, "
+                                                                      "README.md"),
+                    metrics: Optional[list[Path]] = typer.Option(None, help="a metrics.json of gankd evaluate for "
+                                                                            "the model card; repeatable"),
+                    license: Optional[str] = typer.Option(None, help="the model's license for the card, e.g. mit"),
+                    force: bool = typer.Option(False, help="replace the model files of an existing folder")) -> None:
+    """Save a model as a pretrained folder for the Hugging Face Hub: weights, config.json, model card.
+
+    The folder works wherever a checkpoint does (gankd generate DIR); hf:OWNER/NAME reads one
+    from the Hub. The card's metrics: the run's own evaluation at that step, an adapt folder's
+    final evaluation, and each --metrics file.
+
+    Examples:
+
+      gankd save-pretrained runs/emoji --out emoji-pretrained
+
+      gankd save-pretrained builtin:emoji32 --out emoji32 --metrics eval-emoji32/metrics.json --force
+    """
+    from gankd.pretrained import save_pretrained as run
+
+    folder = run(ckpt, out, force=force, metrics=metrics, license=license)
+    say(f"{folder}: model.safetensors, config.json, README.md")
 
 
 def main(argv: list[str] | None = None) -> None:
