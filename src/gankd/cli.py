@@ -83,14 +83,23 @@ def data_export(spec: str = typer.Argument(..., help=SPEC_HELP),
     say(f"{export(source, out_dir, res)}: {len(source)} images")
 
 
-@data_app.command("split")
+@data_app.command("split", context_settings={"help_option_names": ["-h", "--help"]})
 def data_split(spec: str = typer.Argument(..., help=SPEC_HELP),
                out_dir: Path = typer.Argument(..., help="new folder for train/, eval/ and manifest.json"),
                shots: int = typer.Option(10, help="number of training images"),
                seed: int = typer.Option(0, help="seed of the split"),
                res: int = typer.Option(32, help="refuse images smaller than this: the resolution they will be "
                                                 "trained at (0: no check; built-in sets are enlarged)")) -> None:
-    """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest."""
+    """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest.
+
+    Images of a folder or zip smaller than --res are refused before anything is written.
+
+    Examples:
+
+      gankd data split emoji:group=animals,tone=none animals-split --shots 10
+
+      gankd data split my-images/ my-split --shots 5 --res 64
+    """
     from gankd.data.spec import open_source
     from gankd.data.splits import make_split
 

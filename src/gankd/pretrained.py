@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from gankd import __version__
-from gankd.checkpoint import PRIOR, Checkpoint, load_checkpoint
+from gankd.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gankd.errors import CheckpointError, GankdError, OutputExistsError
 from gankd.fileio import atomic_write, new_dir
 from gankd.models import resolve_checkpoint
@@ -76,8 +76,6 @@ def save_pretrained(ckpt: str | os.PathLike, out: str | os.PathLike, force: bool
     prior, config.json and the model card. The card's metrics are the run's own evaluation at the
     checkpoint's step (metrics.jsonl), the final evaluation of a `gankd adapt` folder holding the run,
     and the `gankd evaluate` metrics.json files given."""
-    from gankd.checkpoint import save_checkpoint
-
     path = resolve_checkpoint(ckpt)
     model = load_checkpoint(path)
     reports = [read_report(Path(p)) for p in metrics or []]  # bad input is refused before writing
