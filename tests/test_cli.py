@@ -110,7 +110,7 @@ def test_small_image_without_upscaling(tmp_path):
     d = tmp_path / "small"
     d.mkdir()
     Image.new("RGB", (20, 20)).save(d / "a.png")
-    with pytest.raises(DataError, match="below the resolution 32"):
+    with pytest.raises(DataError, match=r"small/a.png \(20x20\) is smaller than the resolution 32"):
         ImageDataset(open_source(str(d)), 32)
 
 

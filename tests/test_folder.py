@@ -126,9 +126,9 @@ def test_truncated_and_small_images(tmp_path):
     with pytest.raises(DataError, match="truncated.png: unreadable or truncated"):
         ImageDataset(open_source(str(d)), 32)
     (d / "truncated.png").unlink()
-    with pytest.raises(DataError, match="below the resolution 128; allow enlarging with upscale=true"):
+    with pytest.raises(DataError, match=r"ok.png \(64x64\) is smaller than the resolution 128; allow enlarging with upscale=true"):
         ImageDataset(open_source(str(d)), 128)
     assert resolve(overrides=[f"data={d}", "upscale=true"]).upscale is True  # the setting the message names exists
     assert ImageDataset(open_source(str(d)), 128, upscale=True).uint8(0).shape == (3, 128, 128)
-    with pytest.raises(DataError, match="below the resolution"):
+    with pytest.raises(DataError, match="is smaller than the resolution"):
         ImageDataset(open_source(str(d)), 128, cache=False)  # checked from headers before training

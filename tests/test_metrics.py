@@ -96,6 +96,8 @@ def test_intra_cluster_distance_assigns_and_averages_per_cluster():
 def test_mann_whitney_z_sign_and_scale():
     assert mann_whitney_z(np.zeros(30), np.ones(30)) == pytest.approx(-(30 * 30 / 2) / np.sqrt(30 * 30 * 61 / 12))
     assert mann_whitney_z(np.ones(5), np.ones(5)) == 0
+    # U = 5 pairs with g > h (3>1, 3>2, 4>1, 4>2, 4>3) + the tie 3 = 3 counted half: 5.5; mean 3, sd sqrt(3)
+    assert mann_whitney_z(np.array([3.0, 4.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(2.5 / np.sqrt(3))
 
 
 def test_data_copying_flags_copies_and_not_fresh_samples():

@@ -283,9 +283,9 @@ def test_evaluation_references_follow_trainings_rule_for_small_images(source, ru
     for i in range(4):
         Image.new("RGB", (1 if i == 2 else 32, 1 if i == 2 else 32), (60 * i, 0, 0)).save(ref / f"{i}.png")
     one_line(*run_cli("evaluate", source, "--ref", ref, "--n", "8", "--out", tmp_path / "e")[::2],
-             f"{ref / '2.png'}: 1 px on its short side, below the resolution 16", "--upscale")
+             f"{ref / '2.png'} (1x1) is smaller than the resolution 16", "--upscale")
     one_line(*run_cli("train", "--data", ref, "--res", "16", "--out", tmp_path / "r")[::2],
-             f"{ref / '2.png'}: 1 px on its short side, below the resolution 16")
+             f"{ref / '2.png'} (1x1) is smaller than the resolution 16")
     code, _, err = run_cli("evaluate", source, "--ref", ref, "--n", "8", "--upscale", "--out", tmp_path / "e")
     assert code == 0, err
 

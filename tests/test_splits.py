@@ -72,3 +72,30 @@ def test_a_split_of_labelled_data_keeps_its_classes_checksummed(tmp_path):
     (tmp_path / "s" / "train" / "dataset.json").write_text(json.dumps(labels))
     with pytest.raises(DataError, match=r"train/dataset\.json: sha256 differs"):
         verify_split(tmp_path / "s")
+
+
+def one_line_error(code, err, text):
+    assert code == 2 and err == f"gankd: error: {text}\n", err
+
+
+def test_small_images_are_refused_where_they_are_first_read(tmp_path, run_cli):
+    from PIL import Image
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for name, size in (("bird", (40, 32)), ("cat", (20, 20)), ("dog", (64, 48))):
+        Image.new("RGB", size).save(shots / f"{name}.png")
+    small = f"{shots / 'cat.png'} (20x20) is smaller than the resolution 32"
+    one_line_error(*run_cli("data", "split", shots, "--out", tmp_path / "split", "--shots", "1")[::2],
+                   f"{small}; use larger images, or a lower --res (the resolution they will be trained at; 0: no "
+                   "check, to train with upscale=true)")
+    one_line_error(*run_cli("data", "export", shots, "--out", tmp_path / "export", "--res", "32")[::2],
+                   f"{small}; use larger images, or a lower --res")
+    one_line_error(*run_cli("adapt", "--source", "builtin:emoji32", "--target", shots, "--shots", "1",
+                            "--out", tmp_path / "adapt")[::2],
+                   f"{small}; allow enlarging with upscale=true (train, adapt) or --upscale (evaluate)")
+    assert [p.name for p in tmp_path.iterdir()] == ["shots"]  # nothing written
+    # at a resolution they all reach, or with no check, they are split and exported
+    assert run_cli("data", "split", shots, "--out", tmp_path / "split", "--shots", "1", "--res", "20")[0] == 0
+    assert run_cli("data", "split", shots, "--out", tmp_path / "split0", "--shots", "1", "--res", "0")[0] == 0
+    assert run_cli("data", "export", shots, "--out", tmp_path / "export", "--res", "20")[0] == 0

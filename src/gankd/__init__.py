@@ -19,6 +19,8 @@ _API = {
     "save_checkpoint": "gankd.checkpoint", "load_checkpoint": "gankd.checkpoint",
     "describe_checkpoint": ("gankd.checkpoint", "describe"),
     "convert_checkpoint": ("gankd.convert", "convert"),
+    # pretrained folders, Hugging Face Hub style (gankd save-pretrained)
+    "from_pretrained": "gankd.pretrained", "save_pretrained": "gankd.pretrained",
     # training (gankd train)
     "resolve_config": ("gankd.config", "resolve"), "RECIPES": "gankd.methods",
     "Recipe": "gankd.methods", "register_recipe": ("gankd.methods", "register"),

@@ -115,13 +115,17 @@ def check_eval_n(n: int) -> None:
 def ensure_split(plan: dict, out_dir: Path) -> Path:
     """The split to train on: the given one, the one made before, or a new one (again, if it was cut
     off while written: its manifest comes last)."""
+    from gankd.data.dataset import check_sizes
     from gankd.data.spec import open_source
     from gankd.data.splits import load_split, make_split
 
     split = Path(plan["split"])
     if not plan["split_given"] and not (split / MANIFEST).is_file():
         shutil.rmtree(split, ignore_errors=True)
-        make_split(open_source(plan["target"]), plan["shots"], plan["seed"], split, plan["target"])
+        target, cfg = open_source(plan["target"]), plan["config"]
+        if not (target.upscale_ok if cfg["upscale"] is None else cfg["upscale"]):  # refused as training would
+            check_sizes(target, cfg["res"])
+        make_split(target, plan["shots"], plan["seed"], split, plan["target"])
     method, source = plan["method"], plan["source"]
     check_counts(parse_metrics(FINAL_METRICS), len(load_split(split)[1]),
                  f"the evaluation set {split}/eval", f"; hold out more of the target, or train on all "

@@ -155,19 +155,23 @@ def data_split(spec: str = argument("SPEC", SPEC_HELP),
                out: Path = out_option("new folder for train/, eval/ and manifest.json", required=True),
                shots: int = typer.Option(10, help="number of training images"),
                seed: int = typer.Option(0, help="seed of the split"),
+               res: int = typer.Option(32, help="refuse images smaller than this: the resolution they will be "
+                                                "trained at (0: no check; built-in sets are enlarged)"),
                force: bool = FORCE) -> None:
     """Write a seeded n-shot split: the shots, the held-out evaluation images, and a checksummed manifest.
+
+    Images of a folder or zip smaller than --res are refused before anything is written.
 
     Examples:
 
     \b
       gankd data split emoji:group=animals,tone=none --shots 10 --out animals10/
-      gankd data split photos/ --shots 10 --seed 1 --out photos10/
+      gankd data split photos/ --shots 10 --seed 1 --res 64 --out photos10/
     """
     from gankd.data.spec import open_source
     from gankd.data.splits import make_split
 
-    manifest = make_split(open_source(spec), shots, seed, out, spec, force)
+    manifest = make_split(open_source(spec), shots, seed, out, spec, resolution=res, force=force)
     say(f"{out}: {manifest['shots']} training shots, {manifest['total'] - manifest['shots']} evaluation images")
 
 
@@ -717,6 +721,32 @@ def latent_truncation(ckpt: str = LATENT_CKPT,
 
     say(str(truncation_sweep(ckpt, out, seeds, psi, force, noise_mode=noise, class_index=class_index,
                              batch_size=batch, device=device)))
+
+
+@app.command("save-pretrained")
+def save_pretrained(ckpt: str = argument("CKPT", "checkpoint, run folder (its newest) or builtin:NAME"),
+                    out: Path = out_option("new folder: model.safetensors, config.json, README.md", required=True),
+                    metrics: Optional[list[Path]] = typer.Option(None, help="a metrics.json of gankd evaluate for "
+                                                                            "the model card; repeatable"),
+                    license: Optional[str] = typer.Option(None, help="the model's license for the card, e.g. mit"),
+                    force: bool = typer.Option(False, "--force", help="write the model files into an existing folder "
+                                                                      "(a clone of a Hub repository, say)")) -> None:
+    """Save a model as a pretrained folder for the Hugging Face Hub: weights, config.json, model card.
+
+    The folder works wherever a checkpoint does (gankd generate DIR); hf:OWNER/NAME reads one
+    from the Hub. The card's metrics: the run's own evaluation at that step, an adapt folder's
+    final evaluation, and each --metrics file.
+
+    Examples:
+
+    \b
+      gankd save-pretrained runs/emoji --out emoji-pretrained
+      gankd save-pretrained builtin:emoji32 --out emoji32 --metrics eval-emoji32/metrics.json --force
+    """
+    from gankd.pretrained import save_pretrained as run
+
+    folder = run(ckpt, out, force=force, metrics=metrics, license=license)
+    say(f"{folder}: model.safetensors, config.json, README.md")
 
 
 def main(argv: list[str] | None = None) -> None:

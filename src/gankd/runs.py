@@ -1,5 +1,5 @@
 """The layout of a run folder, known in one place: wherever a checkpoint is read, a run folder
-stands for its newest checkpoint.
+stands for its newest checkpoint (and a pretrained folder, `gankd.pretrained`, for its model file).
 
     RUN/config.yaml, metrics.jsonl, tb/, samples/*.png, checkpoints/step-NNNNNNN.safetensors,
         best.safetensors, .gankd-lock (while a process runs in it, gankd.lock)
@@ -14,6 +14,7 @@ from gankd.errors import CheckpointError
 
 CHECKPOINTS, SAMPLES, CONFIG, METRICS, TENSORBOARD = "checkpoints", "samples", "config.yaml", "metrics.jsonl", "tb"
 BEST = "best.safetensors"
+MODEL = "model.safetensors"  # the checkpoint of a pretrained folder (gankd save-pretrained)
 _NAME = re.compile(r"step-(\d{7,})\.safetensors")
 
 
@@ -39,6 +40,15 @@ def newest_checkpoint(run_dir: Path) -> Path:
     return found[-1][1]
 
 
+def folder_checkpoint(path: str | Path) -> Path | None:
+    """The checkpoint a folder stands for: a run folder's newest, a pretrained folder's model file;
+    None for anything else."""
+    path = Path(path)
+    if is_run(path):
+        return newest_checkpoint(path)
+    return path / MODEL if (path / MODEL).is_file() else None
+
+
 def written_folders(run_dir: Path) -> list[Path]:
     """The folders a run writes files into (atomically, so a kill may leave temporary files there)."""
     return [Path(run_dir), Path(run_dir) / CHECKPOINTS, Path(run_dir) / SAMPLES]
@@ -51,11 +61,11 @@ def logs(run_dir: Path) -> list[Path]:
 
 
 def checkpoint_of(target: str | Path) -> str | None:
-    """The checkpoint a target names (a file, `builtin:NAME`, or a run folder's newest), or None when
-    it names images (a folder, zip or data spec)."""
-    from gankd.models import PREFIX
+    """The checkpoint a target names (a file, `builtin:NAME`, `hf:OWNER/NAME`, a run folder's newest or a
+    pretrained folder's), or None when it names images (a folder, zip or data spec)."""
+    from gankd.models import HUB, PREFIX
 
-    text, path = str(target), Path(target)
-    if is_run(path):
-        return str(newest_checkpoint(path))
-    return text if text.startswith(PREFIX) or path.is_file() and path.suffix != ".zip" else None
+    text, found = str(target), folder_checkpoint(target)
+    if found is not None:
+        return str(found)
+    return text if text.startswith((PREFIX, HUB)) or Path(target).is_file() and Path(target).suffix != ".zip" else None

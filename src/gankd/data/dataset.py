@@ -23,6 +23,23 @@ CACHE_LIMIT_BYTES = 1 << 30
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
+ENLARGE_HINT = "allow enlarging with upscale=true (train, adapt) or --upscale (evaluate)"
+
+
+def check_size(where: str, width: int, height: int, resolution: int, hint: str = ENLARGE_HINT) -> None:
+    """Refuse an image whose short side is below the resolution, naming its file: cropping and
+    resizing would silently enlarge it."""
+    if min(width, height) < resolution:
+        raise DataError(f"{where} ({width}x{height}) is smaller than the resolution {resolution}; {hint}")
+
+
+def check_sizes(source: ImageSource, resolution: int, hint: str = ENLARGE_HINT) -> None:
+    """`check_size` for every image of `source`, from the file headers alone where the source can."""
+    for i in progress(range(len(source)), "checking image sizes", unit="img"):
+        width, height = source.size(i) if hasattr(source, "size") else source.image(i).shape[1::-1]
+        check_size(source.where(i), width, height, resolution, hint)
+
+
 def convert_channels(arr: np.ndarray, channels: int, background: int = 255) -> np.ndarray:
     """uint8 [H, W, 1|3|4] -> uint8 [H, W, channels]; alpha is composited on `background` when dropped."""
     have = arr.shape[2]
@@ -75,9 +92,8 @@ class ImageDataset(torch.utils.data.Dataset):
             self.images = torch.from_numpy(self._decode_all())
         else:
             self.images = None
-            if not self.upscale and hasattr(source, "size"):
-                for i in progress(range(len(source)), "checking image sizes", unit="img"):
-                    self._check_size(i, min(source.size(i)))
+            if not self.upscale and hasattr(source, "size"):  # else each image when it is read
+                check_sizes(source, resolution)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -102,16 +118,11 @@ class ImageDataset(torch.utils.data.Dataset):
         """Image i's conditioning: its vector (`condition_on`), else the source's labels."""
         return self.source.cond(i) if self.vectors is None else self.vectors[i]
 
-    def _check_size(self, i: int, side: int) -> None:
-        if side < self.resolution and not self.upscale:
-            raise DataError(f"{self.source.where(i)}: {side} px on its short side, below the resolution "
-                            f"{self.resolution}; allow enlarging with upscale=true (train, adapt) or --upscale "
-                            "(evaluate)")
-
     def load(self, i: int) -> np.ndarray:
         """Image i as uint8 [R, R, C] at the dataset's resolution and channels."""
         arr = self.source.image(i)
-        self._check_size(i, min(arr.shape[:2]))
+        if not self.upscale:
+            check_size(self.source.where(i), arr.shape[1], arr.shape[0], self.resolution)
         return crop_resize(convert_channels(arr, self.channels), self.resolution)
 
     def _decode_all(self) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gankd.data.dataset import crop_resize
+from gankd.data.dataset import check_sizes, crop_resize
 from gankd.data.folder import FolderSource
 from gankd.data.source import ImageSource
 from gankd.errors import DataError
@@ -47,7 +47,10 @@ def write_images(source: ImageSource, indices, folder: Path, resolution: int | N
 
 
 def export(source: ImageSource, out_dir: str | Path, resolution: int | None = None, force: bool = False) -> Path:
-    """Write every image of `source` to a new folder, with labels.json (and dataset.json if conditional)."""
+    """Write every image of `source` to a new folder, with labels.json (and dataset.json if conditional);
+    at `resolution`, images smaller than it are refused (unless the source enlarges, as in training)."""
+    if resolution and not source.upscale_ok:
+        check_sizes(source, resolution, "use larger images, or a lower --res")
     out = new_dir(out_dir, force)
     records = write_images(source, range(len(source)), out, resolution)
     atomic_write(out / "labels.json", json.dumps({r["file"]: r["labels"] for r in records}, indent=1).encode())
@@ -70,8 +73,11 @@ def write_conditioning(source: ImageSource, records: list[dict], folder: Path) -
     return hashlib.sha256(data).hexdigest()
 
 
-def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, spec: str, force: bool = False) -> dict:
-    """Draw `shots` training images with a seeded permutation; all others form the evaluation set."""
+def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, spec: str,
+               resolution: int | None = None, force: bool = False) -> dict:
+    """Draw `shots` training images with a seeded permutation; all others form the evaluation set.
+    Images are kept at their size; with `resolution` (the one they will be trained at), images
+    smaller than it are refused before anything is written, unless the source enlarges (built-in sets)."""
     if len(source) < 2:
         raise DataError(f"{spec!r} has {len(source)} image; a split needs at least one training shot "
                         "and one image left for evaluation")
@@ -79,6 +85,9 @@ def make_split(source: ImageSource, shots: int, seed: int, out_dir: str | Path, 
         raise DataError(f"--shots must be between 1 and {len(source) - 1} for {spec!r} ({len(source)} images), "
                         f"got {shots}")
     check_seed(seed, "the split's seed")
+    if resolution and not source.upscale_ok:
+        check_sizes(source, resolution, "use larger images, or a lower --res (the resolution they will be "
+                                        "trained at; 0: no check, to train with upscale=true)")
     out = new_dir(out_dir, force)
     order = np.random.default_rng(seed).permutation(len(source))
     parts = {"train": sorted(order[:shots].tolist()), "eval": sorted(order[shots:].tolist())}
