@@ -22,6 +22,13 @@ from gankd.seeds import parse_seeds
 MAX_GRID = 1024  # images in one grid PNG (2048 px wide at 64 px a tile)
 
 
+def class_labels(class_index: int, c_dim: int, n: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """[n, c_dim] one-hot labels of one class, a conditional generator's c."""
+    c = torch.zeros(n, c_dim, device=device)
+    c[:, class_index] = 1
+    return c
+
+
 @torch.no_grad()
 def sample_batches(ckpt_path: str | os.PathLike, seeds: list[int], truncation: float = 1.0,
                    noise_mode: str = "const", class_index: int | None = None, batch_size: int = 16, device: str = "cpu",
@@ -37,10 +44,7 @@ def sample_batches(ckpt_path: str | os.PathLike, seeds: list[int], truncation: f
         raise GankdError(f"--class must be in 0..{c_dim - 1}" if c_dim else "this generator is unconditional")
     if noise_mode not in NOISE_MODES:
         raise GankdError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
-    c = None
-    if class_index is not None and c_dim:
-        c = torch.zeros(len(seeds), c_dim)
-        c[:, class_index] = 1
+    c = class_labels(class_index, c_dim, len(seeds)) if class_index is not None and c_dim else None
     batches = render(G, seeds, prior, c, truncation, noise_mode, batch_size)
     for images in progress(batches, "generating", total=-(-len(seeds) // batch_size), unit="batch"):
         yield to_uint8(images)
