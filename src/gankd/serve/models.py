@@ -122,6 +122,7 @@ class TranslationModel(Served):
     def describe(self) -> dict:
         return {**super().describe(), "directions": list(self.generators)}
 
+    @torch.no_grad()
     def translate(self, image: bytes, direction: str = "ab") -> tuple[np.ndarray, dict]:
         """The upload translated A to B (`ab`) or, by a CycleGAN model, B to A (`ba`)."""
         from gankd.families.translation import translate
@@ -129,8 +130,7 @@ class TranslationModel(Served):
         if direction not in self.generators:
             raise GankdError(f"direction must be one of {', '.join(self.generators)}, not {direction!r}")
         source = self.upload(image, self.config.in_channels)
-        with torch.no_grad():
-            return to_uint8(translate(self.generators[direction], source))[0], {"direction": direction}
+        return to_uint8(translate(self.generators[direction], source))[0], {"direction": direction}
 
 
 class AgingModel(Served):
