@@ -3,7 +3,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := fonts-noto-color-emoji fonts-noto-core fonts-inter-variable unicode-data
+APT_PACKAGES := fonts-noto-color-emoji fonts-noto-core fonts-inter-variable unicode-data chromium
 
 .PHONY: demo test setup system-deps clean
 

@@ -749,6 +749,31 @@ def save_pretrained(ckpt: str = argument("CKPT", "checkpoint, run folder (its ne
     say(f"{folder}: model.safetensors, config.json, README.md")
 
 
+@app.command()
+def serve(ckpts: list[str] = typer.Argument(..., metavar="CKPT",
+                                            help="checkpoints, run folders or builtin:NAME (several: a picker on the page)"),
+          host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
+          port: int = typer.Option(7860, min=0, max=65535, help="port (0: any free port)"),
+          device: str = DEVICE) -> None:
+    """View models in a local web page: samples, projections, translations, aging.
+
+    Each model shows its family's controls: a generator samples seeds at a
+    truncation, blends two seeds and projects an uploaded image; a translation
+    model translates an upload; an aging model renders an upload at any value
+    of its range. The page needs no internet. Ctrl-C stops the server.
+
+    Examples:
+
+    \b
+      gankd serve builtin:emoji32
+      gankd serve runs/emoji runs/tones --port 0
+      gankd serve runs/aging --host 0.0.0.0 --port 8080 --device cpu
+    """
+    from gankd.serve import serve as run
+
+    run(ckpts, host, port, device, announce=say)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure the user can act on is one line on stderr and exit status 2 (an
     interruption that says how to resume: 130): gankd's own errors, command-line usage errors

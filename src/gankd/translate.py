@@ -36,6 +36,17 @@ def inputs_of(text: str, direction: str):
     return open_source(text), None
 
 
+def direction_role(model, direction: str) -> str:
+    """The role of a translation checkpoint's generator for `direction` (ab or ba): pix2pix's G
+    translates A to B only, CycleGAN's G_AB and G_BA both ways."""
+    if direction not in ("ab", "ba"):
+        raise GankdError(f"--direction must be ab or ba, not {direction!r}")
+    role = {"ab": "G_AB" if "G_AB" in model.roles else "G", "ba": "G_BA"}[direction]
+    if role not in model.roles:
+        raise GankdError(f"{model.path}: translates one way only (A to B); --direction ba needs a CycleGAN model")
+    return role
+
+
 def translate_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLike, direction: str = "ab",
                      device: str = "cpu", upscale: bool | None = None, force: bool = False) -> dict:
     """Translate every input image; writes `out`/NAME.png per input and `out`/side-by-side.png."""
@@ -45,11 +56,7 @@ def translate_images(ckpt: str | os.PathLike, inputs: str, out: str | os.PathLik
     if path is None:
         raise GankdError(f"{ckpt}: not a checkpoint or run folder")
     model = load_checkpoint(path).require("translation", "gankd translate")
-    if direction not in ("ab", "ba"):
-        raise GankdError(f"--direction must be ab or ba, not {direction!r}")
-    role = {"ab": "G_AB" if "G_AB" in model.roles else "G", "ba": "G_BA"}[direction]
-    if role not in model.roles:
-        raise GankdError(f"{path}: translates one way only (A to B); --direction ba needs a CycleGAN model")
+    role = direction_role(model, direction)
     check_new_dir(out, force)
     source, truth = inputs_of(inputs, direction)
     cfg = model.config
