@@ -22,7 +22,7 @@ import yaml
 from gankd import __version__
 from gankd.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gankd.errors import CheckpointError, GankdError, OutputExistsError
-from gankd.fileio import atomic_write, new_dir
+from gankd.fileio import atomic_write, check_new_dir
 from gankd.models import resolve_checkpoint
 from gankd.runs import CHECKPOINTS, CONFIG as RUN_CONFIG, METRICS, MODEL
 
@@ -82,11 +82,12 @@ def save_pretrained(ckpt: str | os.PathLike, out: str | os.PathLike, force: bool
     out = Path(out)
     if not (force and out.is_dir()):
         try:
-            new_dir(out)
+            check_new_dir(out)
         except OutputExistsError as err:
             if force:  # not a folder
                 raise
             raise OutputExistsError(f"{err}, or pass --force to replace its model files") from None
+    out.mkdir(parents=True, exist_ok=True)  # without new_dir's mark: the folder is published as it is
     facts = {k: v for k, v in model.meta.items() if k not in SET_BY_SAVE}
     save_checkpoint(out / MODEL, {role: model.network(role) for role in model.roles}, force=force,
                     prior=model.prior() if "prior" in model.meta else None, **facts)
