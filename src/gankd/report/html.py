@@ -14,7 +14,7 @@ h1 { font-size: 22px; margin: 6px 0 2px; } h2 { font-size: 17px; margin: 26px 0 
 .sub { color: #5b6472; margin: 0 0 10px; } a { color: #1f5fbf; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
 th, td { border: 1px solid #dde2ea; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f5f9; overflow-wrap: anywhere; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f5f9; } .scroll { overflow-x: auto; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f6f8fa; border: 1px solid #e3e7ee; padding: 8px 10px; overflow-x: auto; font-size: 12px; }
 .grids { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { margin: 0; } figcaption { font-size: 12px; color: #5b6472; text-align: center; }
@@ -47,11 +47,16 @@ def figure(data: bytes, caption: str) -> str:
 def table(header: list[str] | None, rows: list[list[str]], numeric: tuple[int, ...] = ()) -> str:
     """A table of plain-text cells (escaped here), with a header row unless None; columns in
     `numeric` are right-aligned."""
-    head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>\n" if header else ""
+    head = "<tr>" + "".join(f"<th>{_breakable(h)}</th>" for h in header) + "</tr>\n" if header else ""
     cell = ('<td class="num">', "<td>")
     body = "".join("<tr>" + "".join(f"{cell[i not in numeric]}{escape(str(c))}</td>" for i, c in enumerate(row))
                    + "</tr>\n" for row in rows)
-    return f"<table>{head}{body}</table>"
+    return f'<div class="scroll"><table>{head}{body}</table></div>'
+
+
+def _breakable(text: str) -> str:
+    """Escaped, with places to break a long metric id (`kid[domain:804d56a9,noise=random]`)."""
+    return escape(text).replace("[", "[<wbr>").replace(",", ",<wbr>")
 
 
 def pre(text: str, kind: str = "") -> str:
