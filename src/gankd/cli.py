@@ -439,13 +439,11 @@ def demo(out: Path = typer.Option(Path("demo-out"), help="new folder for everyth
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def report(folder: Path = typer.Argument(..., help="a run folder (gankd train), an adapt folder or a bench folder"),
-           out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write [default: FOLDER/report.html]"),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: FOLDER/report.html)"),
            force: bool = typer.Option(False, help="replace an existing page (and a bench's pages of its runs)")) -> None:
     """Write one self-contained HTML page of a run, an adaptation or a bench.
 
-    A run's page shows its command, scores (with their feature extractor), sample grids over
-    training, loss and metric curves and resolved config; a bench's page its results tables and
-    pictures, and links to a page per run (written into <page name>-runs/ beside it).
+    A run: scores with their extractor, sample grids, curves, command, config. A bench: its tables, pictures, a page per run.
 
     Examples:
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gankd.bench.common import BENCH_FILE
 from gankd.report import html
-from gankd.report.run import ADAPT_FILE, run_folder
+from gankd.report.run import ADAPT_FILE, read_json, run_folder
 from gankd.runs import CONFIG, checkpoints
 
 
@@ -30,7 +30,10 @@ def command_of(bench: Path, entry: Path) -> str | None:
     file = bench / "commands.txt"
     tail = entry.relative_to(bench).parts
     for line in file.read_text().splitlines() if file.is_file() else []:
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError:  # not a shell line
+            continue
         if "--out" in words[:-1] and Path(words[words.index("--out") + 1]).parts[-len(tail):] == tail:
             return line
     return None
@@ -48,7 +51,7 @@ def bench_page(bench: Path, pages: dict[Path, str]) -> str:
     runs = f"<table><tr><th>run (its page)</th><th>last checkpoint</th></tr>\n{''.join(rows)}</table>"
     commands = bench / "commands.txt"
     lines = commands.read_text().splitlines() if commands.is_file() else []
-    protocol = json.loads((bench / BENCH_FILE).read_text())
+    protocol = read_json(bench / BENCH_FILE)
     sections = [
         ("Results", html.markdown(results.read_text()) if results.is_file()
          else "<p>no results.md yet: a bench writes its tables when every run is done</p>"),

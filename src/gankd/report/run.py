@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from gankd.comparison import CAPTION
+from gankd.errors import DataError
 from gankd.report import html
 from gankd.report.svg import line_plot
 from gankd.runs import CONFIG, METRICS, SAMPLES, checkpoints, recorded_commands
@@ -34,7 +35,7 @@ def run_page(folder: Path, evaluations: list[Path] = (), bench_command: str | No
     text) of the link to its page."""
     run = run_folder(folder)
     config = (run / CONFIG).read_text() if (run / CONFIG).is_file() else ""
-    settings = _yaml(config)
+    settings = _yaml(config, run / CONFIG)
     logged = read_logged(run)
     step = max([s for s, _ in checkpoints(run)] + [row["step"] for row in logged], default=0)
     subtitle = (f"{settings.get('method', '?')} on {settings.get('data', '?')}, {settings.get('res', '?')} px, "
@@ -57,7 +58,7 @@ def run_page(folder: Path, evaluations: list[Path] = (), bench_command: str | No
 def summary(folder: Path, run: Path, settings: dict, step: int) -> list[list[str]]:
     rows = [["folder", str(folder)]]
     if (folder / ADAPT_FILE).is_file():
-        plan = json.loads((folder / ADAPT_FILE).read_text())
+        plan = read_json(folder / ADAPT_FILE)
         rows += [[key, str(plan.get(key))] for key in ("source", "target", "shots", "split", "seed")]
     saved = checkpoints(run)
     rows += [["method", str(settings.get("method"))], ["data", str(settings.get("data"))],
@@ -78,7 +79,20 @@ def command_section(recorded: list[str], bench_command: str | None) -> str:
 def read_logged(run: Path) -> list[dict]:
     """metrics.jsonl's rows (one per logged step; an evaluation is a row of its own)."""
     path = run / METRICS
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # the half-written last line of a killed run
+            continue
+    return rows
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise DataError(f"{path}: not a JSON file ({err})") from None
 
 
 def label(metric: str, features: str | None) -> str:
@@ -93,11 +107,11 @@ def scores_table(folder: Path, evaluations: list[Path], logged: list[dict], sett
     """Every number of the final evaluation files, then the newest evaluation during training."""
     rows = []
     for path in evaluations:
-        report = json.loads(path.read_text())
+        report = read_json(path)
         features, where = report.get("features"), _relative(path, folder)
-        for metric, m in report["metrics"].items():
+        for metric, m in report.get("metrics", {}).items():
             recorded = m.get("id") or f"{metric}[{features}]"
-            rows.append([label(metric, features), f"{m['value']:.4f}", where, str(report.get("samples", "")),
+            rows.append([label(metric, features), _value(m.get("value")), where, str(report.get("samples", "")),
                          recorded])
     evaluated = [row for row in logged if any(key.startswith("eval/") for key in row)]
     if evaluated:
@@ -106,7 +120,7 @@ def scores_table(folder: Path, evaluations: list[Path], logged: list[dict], sett
         for key, value in last.items():
             if key.startswith("eval/"):
                 metric = key.removeprefix("eval/")
-                rows.append([label(metric, features), f"{value:.4f}", f"{METRICS}, step {last['step']}",
+                rows.append([label(metric, features), _value(value), f"{METRICS}, step {last['step']}",
                              str(settings.get("eval", {}).get("n", "")), f"{key} with eval.features={features}"])
     if not rows:
         return "<p>no evaluation (eval.every=0 and no evaluation file)</p>"
@@ -148,16 +162,24 @@ def curves(logged: list[dict], settings: dict) -> str:
     return f'<div class="plots">{"".join(svgs)}</div>' if svgs else ""
 
 
+def _value(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
 def _thin(points: list, most: int = MAX_POINTS) -> list:
     if len(points) <= most:
         return points
     return [points[round(i * (len(points) - 1) / (most - 1))] for i in range(most)]
 
 
-def _yaml(text: str) -> dict:
+def _yaml(text: str, path: Path) -> dict:
     import yaml
 
-    return (yaml.safe_load(text) or {}) if text else {}
+    try:
+        settings = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as err:
+        raise DataError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
+    return settings if isinstance(settings, dict) else {}
 
 
 def _number(name: str) -> int:
