@@ -78,7 +78,8 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
 def write_summary(out_dir: Path, plan: dict, checkpoint: Path, step: int, report: dict) -> None:
     """comparison.png (the shots, then the source's and the adapted generator's samples from the same
     seeds) and report.md (the picture and the scores), as `gankd demo` writes them for its methods."""
-    save_png(out_dir / PICTURE, comparison_picture(plan["split"], {"source": plan["source"], plan["method"]: checkpoint}))
+    generators = {"source": plan["source"], plan["method"]: checkpoint}
+    save_png(out_dir / PICTURE, comparison_picture(plan["split"], generators))
     lines = [f"# gankd adapt: {plan['method']} from {plan['source']} to {plan['target']}", "",
              f"{report['training_images']} shots (`{plan['split']}/train`), {step} steps, seed {plan['seed']}; "
              f"scores of {report['samples']} samples against the {report['reference_images']} held-out images "

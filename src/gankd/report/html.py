@@ -10,17 +10,25 @@ from urllib.parse import quote
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #1d2330; max-width: 1060px; margin: 0 auto; padding: 12px 20px 40px; }
-h1 { font-size: 22px; margin: 6px 0 2px; } h2 { font-size: 17px; margin: 26px 0 8px; border-bottom: 1px solid #dde2ea; }
-.sub { color: #5b6472; margin: 0 0 10px; } a { color: #1f5fbf; }
+h1 { font-size: 22px; margin: 6px 0 2px; }
+h2 { font-size: 17px; margin: 26px 0 8px; border-bottom: 1px solid #dde2ea; }
+.sub { color: #5b6472; margin: 0 0 10px; }
+a { color: #1f5fbf; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
 th, td { border: 1px solid #dde2ea; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f5f9; } .scroll { overflow-x: auto; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f5f9; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.scroll { overflow-x: auto; }
 pre { background: #f6f8fa; border: 1px solid #e3e7ee; padding: 8px 10px; overflow-x: auto; font-size: 12px; }
+pre.wrap { white-space: pre-wrap; word-break: break-all; }
+pre.columns { column-count: 3; column-gap: 24px; white-space: pre-wrap; word-break: break-all; }
+figure { margin: 0; }
+figcaption { font-size: 12px; color: #5b6472; text-align: center; }
+img { max-width: 100%; border: 1px solid #e3e7ee; }
+figure > img { image-rendering: pixelated; }
 .grids { display: flex; flex-wrap: wrap; gap: 10px; }
-figure { margin: 0; } figcaption { font-size: 12px; color: #5b6472; text-align: center; }
-img { max-width: 100%; border: 1px solid #e3e7ee; } figure > img { image-rendering: pixelated; }
-pre.wrap { white-space: pre-wrap; word-break: break-all; } pre.columns { column-count: 3; column-gap: 24px; white-space: pre-wrap; word-break: break-all; }
-.grids img { width: 164px; image-rendering: auto; } .plots { display: flex; flex-wrap: wrap; gap: 8px; }
+.grids img { width: 164px; image-rendering: auto; }
+.plots { display: flex; flex-wrap: wrap; gap: 8px; }
 svg { background: #fff; border: 1px solid #e3e7ee; }
 """
 
