@@ -5,6 +5,8 @@
     OUT/run/     the training run (method=..., source=..., data=the shots), evaluated every
                  eval.every steps against the held-out target images, never against the shots
     OUT/eval-step-N/  the final evaluation of the last checkpoint (table printed, metrics.json)
+    OUT/comparison.png, OUT/report.md  the shots, the source's and the adapted samples from the
+                 same seeds; the picture and the scores (as `gankd demo` writes them)
 
 It is `gankd train` with few-shot defaults (`ADAPT_DEFAULTS`; a --config file and KEY=VALUE
 override them) plus the split and the final evaluation; `--resume OUT` does what is left: the split
@@ -21,13 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gankd.checkpoint import read_meta
+from gankd.comparison import CAPTION, comparison_picture
 from gankd.config import resolve
 from gankd.data.splits import MANIFEST
 from gankd.errors import ConfigError, GankdError, Interrupted, unknown
 from gankd.fileio import atomic_write, check_new_dir
+from gankd.images import save_png
 from gankd.lock import FolderLock, entries
 from gankd.metrics import check_counts, parse_metrics
 from gankd.metrics.evaluate import evaluate
+from gankd.metrics.table import READING, markdown_table
 from gankd.methods import adapting_methods
 from gankd.runs import CONFIG, checkpoints
 
@@ -40,7 +45,7 @@ ADAPT_DEFAULTS = {"batch": 4, "optim.g_lr": 0.002, "optim.d_lr": 0.002, "loss.r1
                   "ema.decay": 0.99778, "steps": 500, "checkpoint_every": 100, "sample_every": 100,
                   "eval.every": 100, "eval.metrics": "kid,fid,intra_lpips,copying", "eval.n": 500}
 FINAL_METRICS = "kid,fid,pr,intra_lpips,copying"
-ADAPT_FILE = "adapt.json"
+ADAPT_FILE, PICTURE, REPORT = "adapt.json", "comparison.png", "report.md"
 
 
 def adapt(source: str | None = None, target: str | None = None, shots: int = 10, method: str = "d3t",
@@ -64,8 +69,25 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
             raise
         stored = resolve(base=read_training(checkpoint)[1])  # the run's own evaluation setup and seed
-        return evaluate(checkpoint, str(split), FINAL_METRICS, features=stored.eval.features, n=plan["eval_n"],
-                        seed=stored.seed, out=out_dir / f"eval-step-{step}", noise=stored.eval.noise)
+        report = evaluate(checkpoint, str(split), FINAL_METRICS, features=stored.eval.features, n=plan["eval_n"],
+                          seed=stored.seed, out=out_dir / f"eval-step-{step}", noise=stored.eval.noise)
+        write_summary(out_dir, plan, checkpoint, step, report)
+        return report
+
+
+def write_summary(out_dir: Path, plan: dict, checkpoint: Path, step: int, report: dict) -> None:
+    """comparison.png (the shots, then the source's and the adapted generator's samples from the same
+    seeds) and report.md (the picture and the scores), as `gankd demo` writes them for its methods."""
+    generators = {"source": plan["source"], plan["method"]: checkpoint}
+    save_png(out_dir / PICTURE, comparison_picture(plan["split"], generators))
+    lines = [f"# gankd adapt: {plan['method']} from {plan['source']} to {plan['target']}", "",
+             f"{report['training_images']} shots (`{plan['split']}/train`), {step} steps, seed {plan['seed']}; "
+             f"scores of {report['samples']} samples against the {report['reference_images']} held-out images "
+             f"(`{plan['split']}/eval`). {READING}", "",
+             f"![{CAPTION}]({PICTURE})", "", *markdown_table({plan["method"]: report}), "",
+             f"The run is in `run/` (config, commands, checkpoints, samples, metrics.jsonl), the evaluation in "
+             f"`eval-step-{step}/`; `gankd report {out_dir}` writes a page with the curves."]
+    atomic_write(out_dir / REPORT, ("\n".join(lines) + "\n").encode())
 
 
 def new_plan(source, target, shots, method, out, config, settings, seed, eval_samples) -> tuple[Path, dict]:

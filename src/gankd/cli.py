@@ -774,13 +774,37 @@ def serve(ckpts: list[str] = typer.Argument(..., metavar="CKPT",
     run(ckpts, host, port, device, announce=say)
 
 
+@app.command()
+def report(folder: Path = argument("FOLDER", "a run folder (gankd train), an adapt folder or a bench folder"),
+           out: Optional[Path] = out_option("HTML file to write [default: FOLDER/report.html]"),
+           force: bool = FORCE) -> None:
+    """Write one self-contained HTML page of a run, an adaptation or a bench.
+
+    A run: scores with their extractor, sample grids, curves, command, config. A bench: its
+    tables, pictures, a page per run.
+
+    Examples:
+
+    \b
+      gankd report runs/scratch-emoji-32
+      gankd report adapt-d3t-animals --out d3t.html
+      gankd report bench-fewshot --out /tmp/fewshot/report.html --force
+    """
+    from gankd.report import write_report
+
+    say(str(write_report(folder, out, force)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure the user can act on is one line on stderr and exit status 2 (an
     interruption that says how to resume: 130): gankd's own errors, command-line usage errors
     (typer's box would be six), and outputs that cannot be written (read-only, no permission, full
     disk). Under torchrun a settings error is printed once, by rank 0; other errors name their rank."""
+    from gankd.runs import invoked_as
+
     try:
-        code = app(args=argv, prog_name="gankd", standalone_mode=False)
+        with invoked_as(sys.argv[1:] if argv is None else argv):
+            code = app(args=argv, prog_name="gankd", standalone_mode=False)
     except GankdError as err:
         message = str(err).strip().splitlines()
         kind = "" if isinstance(err, Interrupted) else "error: "

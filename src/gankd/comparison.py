@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLES = 10
+CAPTION = "shots, then samples of each generator from seeds 0-9"  # what a report says of the picture
 
 
 def comparison_picture(split: str | os.PathLike, generators: dict[str, str | os.PathLike]) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gankd.adapt import ADAPT_DEFAULTS, FINAL_METRICS, adapt
-from gankd.comparison import comparison_picture
+from gankd.comparison import CAPTION, comparison_picture
 from gankd.data.preview import show
 from gankd.data.spec import open_source
 from gankd.data.splits import make_split
@@ -21,7 +21,7 @@ from gankd.fileio import new_dir
 from gankd.generate import generate
 from gankd.images import save_png
 from gankd.metrics.evaluate import evaluate
-from gankd.metrics.table import metric_rows
+from gankd.metrics.table import READING, markdown_table, metric_rows
 
 GRIDS = {"emoji.png": "emoji", "emoji-animals.png": "emoji:group=animals,tone=none",
          "glyphs.png": "glyphs:char=g", "digits.png": "digits"}
@@ -34,7 +34,6 @@ EVAL_SAMPLES = 1000
 def report_markdown(reports: dict[str, dict], steps: int) -> str:
     """The report: what ran, the picture, and one row of scores per generator."""
     first = next(iter(reports.values()))
-    ids = [metric_id for metric_id, _, _ in metric_rows(first)]
     lines = [
         "# gankd demo: few-shot adaptation of builtin:emoji32 to 10 animals", "",
         f"Source `{SOURCE}` (trained without the animals), target `{TARGET}`: 10 shots in "
@@ -42,15 +41,12 @@ def report_markdown(reports: dict[str, dict], steps: int) -> str:
         f"Adaptation: `gankd adapt` defaults, {steps} steps per method, one training seed (0); results "
         "vary widely between seeds (gankd's docs/results-fewshot.md has 5 seeds on 3 targets and paired "
         "tests).", "",
-        "![shots, then samples of each generator from seeds 0-9](comparison.png)", "",
-        f"Scores of {first['samples']} samples against the held-out animals. Lower is better for FID and KID; "
-        "higher for precision, recall and intra-LPIPS (diversity); copying C_T below -3 flags copies of "
-        "the shots.", "",
-        "| generator | " + " | ".join(ids) + " |", "|" + " --- |" * (len(ids) + 1)]
-    for name, report in reports.items():
-        lines.append(f"| {name} | " + " | ".join(value for _, value, _ in metric_rows(report)) + " |")
-    lines += ["", "Each folder holds the full record: `adapt-*/run/` (config, checkpoints, samples, "
-              "metrics.jsonl), `adapt-*/eval-step-*/` and `eval-source/` (metrics.json, copying.png)."]
+        f"![{CAPTION}](comparison.png)", "",
+        f"Scores of {first['samples']} samples against the held-out animals. {READING}", "",
+        *markdown_table(reports), "",
+        "Each folder holds the full record: `adapt-*/run/` (config, checkpoints, samples, metrics.jsonl), "
+        "`adapt-*/eval-step-*/` and `eval-source/` (metrics.json, copying.png); `gankd report adapt-d3t` "
+        "writes a page of one with its curves."]
     return "\n".join(lines) + "\n"
 
 

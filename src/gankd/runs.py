@@ -1,13 +1,18 @@
 """The layout of a run folder, known in one place: wherever a checkpoint is read, a run folder
 stands for its newest checkpoint (and a pretrained folder, `gankd.pretrained`, for its model file).
 
-    RUN/config.yaml, metrics.jsonl, tb/, samples/*.png, checkpoints/step-NNNNNNN.safetensors,
-        best.safetensors, .gankd-lock (while a process runs in it, gankd.lock)
+    RUN/config.yaml, commands.txt, metrics.jsonl, tb/, samples/*.png,
+        checkpoints/step-NNNNNNN.safetensors, best.safetensors,
+        .gankd-lock (while a process runs in it, gankd.lock)
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from gankd.errors import CheckpointError
@@ -15,6 +20,8 @@ from gankd.errors import CheckpointError
 CHECKPOINTS, SAMPLES, CONFIG, METRICS, TENSORBOARD = "checkpoints", "samples", "config.yaml", "metrics.jsonl", "tb"
 BEST = "best.safetensors"
 MODEL = "model.safetensors"  # the checkpoint of a pretrained folder (gankd save-pretrained)
+COMMANDS = "commands.txt"  # every command that worked on the run, oldest first
+COMMAND_ENV = "GANKD_COMMAND"
 _NAME = re.compile(r"step-(\d{7,})\.safetensors")
 
 
@@ -69,3 +76,31 @@ def checkpoint_of(target: str | Path) -> str | None:
     if found is not None:
         return str(found)
     return text if text.startswith((PREFIX, HUB)) or Path(target).is_file() and Path(target).suffix != ".zip" else None
+
+@contextmanager
+def invoked_as(args: list[str]):
+    """While the `gankd` command runs with `args`: its shell line, for the run folders it writes. An
+    environment variable, so that the processes it starts (bench workers, torchrun's) know it too."""
+    before = os.environ.get(COMMAND_ENV)
+    os.environ[COMMAND_ENV] = shlex.join(["gankd", *args])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(COMMAND_ENV, None)
+        else:
+            os.environ[COMMAND_ENV] = before
+
+
+def record_command(run_dir: Path) -> None:
+    """Add the command working on the run now to its commands.txt: a new run's, then each resume's."""
+    line = os.environ.get(COMMAND_ENV) or f"# gankd's Python API, called by: {shlex.join(sys.argv)}"
+    world = os.environ.get("WORLD_SIZE", "1")
+    with (Path(run_dir) / COMMANDS).open("a") as f:
+        f.write(line + (f"  # under torchrun, {world} processes" if world != "1" else "") + "\n")
+
+
+def recorded_commands(run_dir: Path) -> list[str]:
+    """The lines of the run's commands.txt (none for a run made before gankd recorded them)."""
+    path = Path(run_dir) / COMMANDS
+    return path.read_text().splitlines() if path.is_file() else []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+READING = ("Lower is better for FID and KID; higher for precision, recall and intra-LPIPS (diversity); "
+           "copying C_T below -3 flags copies of the shots.")
+
 
 def metric_rows(report: dict) -> list[tuple[str, str, str]]:
     """(metric id, value, details) per metric of a report."""
@@ -22,6 +25,15 @@ def metric_rows(report: dict) -> list[tuple[str, str, str]]:
             text, details = f"{value:.4f}", ""
         rows.append((m["id"], text, details))
     return rows
+
+
+def markdown_table(reports: dict[str, dict]) -> list[str]:
+    """The lines of a markdown table with one row of scores per `generator name: report` (columns:
+    the first report's metric ids)."""
+    ids = [metric_id for metric_id, _, _ in metric_rows(next(iter(reports.values())))]
+    lines = ["| generator | " + " | ".join(ids) + " |", "|" + " --- |" * (len(ids) + 1)]
+    return lines + [f"| {name} | " + " | ".join(value for _, value, _ in metric_rows(report)) + " |"
+                    for name, report in reports.items()]
 
 
 def print_table(report: dict) -> None:

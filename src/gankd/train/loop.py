@@ -26,7 +26,7 @@ from gankd.families import FAMILIES
 from gankd.fileio import atomic_write
 from gankd.methods import Nets, recipe_class
 from gankd.progress import progress
-from gankd.runs import CONFIG, checkpoints
+from gankd.runs import CONFIG, checkpoints, record_command
 from gankd.train.batches import StepBatches
 from gankd.train.dist import Dist
 from gankd.train.evaluation import RunEvaluator
@@ -86,6 +86,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
 
     if dist.main:  # only now: bad data, a bad source or bad eval settings leave nothing behind
         atomic_write(run_dir / CONFIG, to_yaml(cfg).encode())
+        record_command(run_dir)
     log = RunLog(run_dir, step, enabled=dist.main)
     if dist.main and resume is None:
         log.samples(0, family.grid())
