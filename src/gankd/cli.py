@@ -396,7 +396,18 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           out: Optional[Path] = typer.Option(None, help="new run folder [default: runs/<method>-<data>-<res>]"),
           resume: Optional[Path] = typer.Option(None, help="go on with a run folder or one of its checkpoints"),
           dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit")) -> None:
-    """Train a GAN (from scratch, or a method such as finetune, freezed or kd-dlgan); runs under torchrun too."""
+    """Train a GAN (from scratch, or a method such as finetune, freezed or kd-dlgan); runs under torchrun too.
+
+    Prints a line every log_every steps (losses, rate, ETA), also into a log file; a bar on a terminal.
+
+    Examples:
+
+      gankd train --data emoji:group=food,tone=none --out runs/food steps=300 batch=8
+
+      gankd train --resume runs/food steps=600
+
+      gankd train --config configs/emoji32-base.yaml --dry-run
+    """
     import dataclasses
 
     from gankd.config import to_yaml
@@ -415,7 +426,11 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
             raise ConfigError(f"--teacher: method {named} has no teacher")
         overrides.append(f"{sections[0]}.teacher={teacher}")
     if dry_run:
+        from gankd.devices import device_named
+        from gankd.precision import resolved
+
         cfg, run_dir, point = resolve_run(config, overrides, out, resume)
+        cfg.precision, cfg.channels_last = resolved(cfg.precision, cfg.channels_last, device_named(cfg.device))
         going_on = "" if point is None else f" (resuming {point.checkpoint})" if point.checkpoint else \
             " (starting again from step 0: it saved no checkpoint)"
         say(f"# run folder: {run_dir}{going_on}")

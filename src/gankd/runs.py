@@ -1,7 +1,7 @@
 """The layout of a run folder, known in one place: wherever a checkpoint is read, a run folder
 stands for its newest checkpoint.
 
-    RUN/config.yaml, metrics.jsonl, tb/, samples/*.png, checkpoints/step-NNNNNNN.safetensors,
+    RUN/config.yaml, metrics.jsonl, tb/, wandb/ (logger=wandb), samples/*.png, checkpoints/step-NNNNNNN.safetensors,
         best.safetensors, .gankd-lock (while a process runs in it, gankd.lock)
 """
 
