@@ -1,8 +1,9 @@
 """What `precision: auto` and `channels_last: none` (the defaults) mean on the device a run trains on.
 
 - A CPU that computes bf16 natively (AVX512-BF16 or AMX-BF16): bf16 autocast with channels_last
-  (NHWC) memory, the pair oneDNN's bf16 convolutions are fast with (docs/performance.md: 1.6-2.4x
-  per step on this project's 2-core CPU). A CPU without them emulates bf16, slower than fp32: fp32.
+  (NHWC) memory, the pair oneDNN's bf16 convolutions are fast with (docs/performance.md: 1.4-2.2x
+  faster steps on this project's 2-core CPU, more for wider networks). Other CPUs convert bf16 in
+  software, which gains nothing to pay for the rounding (not measured here): fp32.
 - CUDA: fp32. The papers these methods come from report fp32 numbers (StyleGAN2-ADA's fp16 is
   limited to its highest-resolution layers, with clamping), the GPU configs reproduce them, and a
   GPU is not held back by fp32 as a CPU is; ask for precision=bf16 to trade exactness for speed.
