@@ -240,9 +240,9 @@ def _check(cfg: TrainConfig) -> None:
             raise ConfigError(f"{key} must be {must}, got {flat[key]}")
     from gankd.devices import device_named
     from gankd.features import check_judge
-    from gankd.train.loggers import logger_names
     from gankd.metrics import parse_metrics
     from gankd.nets.stylegan2 import NOISE_MODES
+    from gankd.train.loggers import logger_names
 
     device_named(cfg.device)
     logger_names(cfg.logger)

@@ -100,8 +100,8 @@ def bench_fewshot(methods: str | None = None, targets: str | None = None, seeds:
         settings = ["eval.every=0", *(settings or [])]  # each run is evaluated once, at its end
         threads = open_bench(out, {"source": source, "shots": shots, "settings": settings,
                                    "eval_samples": eval_samples}, threads or max(1, torch.get_num_threads() // jobs))
-        return run_bench(out, method_list, target_list, seeds, source, shots, [f"threads={threads}", *PINNED, *settings],
-                         eval_samples, jobs)
+        return run_bench(out, method_list, target_list, seeds, source, shots,
+                         [f"threads={threads}", *PINNED, *settings], eval_samples, jobs)
 
 
 def adapt_run(run: Path, source: str, split: Path, shots: int, method: str, settings: list[str], seed: int,

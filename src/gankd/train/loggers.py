@@ -49,7 +49,8 @@ class TensorBoard:
     def __init__(self, run_dir: Path, start_step: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / TENSORBOARD), purge_step=start_step)  # a resume rewrites what followed
+        # purge_step: a resumed run rewrites what followed its checkpoint
+        self.writer = SummaryWriter(str(run_dir / TENSORBOARD), purge_step=start_step)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():
