@@ -586,13 +586,15 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
           dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit")) -> None:
     """Train a GAN (from scratch, or a method such as finetune, freezed or kd-dlgan); runs under torchrun too.
 
+    Prints a line every log_every steps (losses, rate, ETA), also into a log file; a bar on a terminal.
+
     Examples:
 
     \b
-      gankd train --data emoji:group=animals,tone=none --res 32 steps=2000 batch=16
-      gankd train --config configs/emoji32.yaml --dry-run
+      gankd train --data emoji:group=food,tone=none --out runs/food steps=300 batch=8
+      gankd train --resume runs/food steps=600
+      gankd train --config configs/emoji32-base.yaml --dry-run
       gankd train --data emoji --method kd-dlgan --teacher clip-gankd augment.kind=diffaugment
-      gankd train --resume runs/scratch-emoji-32
       torchrun --nproc_per_node 4 -m gankd train --config configs/emoji32.yaml device=cuda
     """
     import dataclasses
@@ -613,7 +615,11 @@ def train(settings: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VAL
             raise ConfigError(f"--teacher: method {named} has no teacher")
         overrides.append(f"{sections[0]}.teacher={teacher}")
     if dry_run:
+        from gankd.devices import device_named
+        from gankd.precision import resolved
+
         cfg, run_dir, point = resolve_run(config, overrides, out, resume)
+        cfg.precision, cfg.channels_last = resolved(cfg.precision, cfg.channels_last, device_named(cfg.device))
         going_on = "" if point is None else f" (resuming {point.checkpoint})" if point.checkpoint else \
             " (starting again from step 0: it saved no checkpoint)"
         say(f"# run folder: {run_dir}{going_on}")

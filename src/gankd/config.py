@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gankd.errors import ConfigError, unknown
 from gankd.nets import ARCHITECTURES, BigGANConfig, StyleGAN2Config, TranslationConfig
+from gankd.precision import PRECISIONS
 from gankd.seeds import check_seed
 
 
@@ -108,11 +109,12 @@ class TrainConfig:
     steps: int = 10000
     batch: int = 32  # global: split across torchrun processes
     seed: int = 0
-    precision: str = "fp32"  # fp32 or bf16 (autocast; regularizers stay fp32)
-    channels_last: bool = False
+    precision: str = "auto"  # auto, fp32 or bf16 (autocast; regularizers stay fp32); auto: gankd.precision
+    channels_last: bool | None = None  # NHWC memory; None: with bf16. A run stores the resolved values
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     threads: int | None = None  # CPU threads (torch.set_num_threads); None: torch's default. Recorded per checkpoint
     log_every: int = 10
+    logger: str = "tensorboard"  # tensorboard, wandb, tensorboard,wandb or none (gankd.train.loggers)
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep: int = 3  # checkpoints kept (the oldest are deleted)
@@ -128,7 +130,7 @@ class TrainConfig:
 
     # Keys that may change when a run is resumed: they do not change the numbers it computes
     # (evaluation draws no random numbers from the training's generators).
-    RESUMABLE = ("steps", "log_every", "sample_every", "checkpoint_every", "keep", "device", "threads",
+    RESUMABLE = ("steps", "log_every", "logger", "sample_every", "checkpoint_every", "keep", "device", "threads",
                  *(f"eval.{f.name}" for f in dataclasses.fields(EvalSettings)))
 
     def flat(self) -> dict:
@@ -211,7 +213,7 @@ def _check(cfg: TrainConfig) -> None:
     latent = tuple(name for name, a in ARCHITECTURES.items() if a.family == "latent")
     choices = {"loss.kind": ("nonsat", "hinge", "lsgan"), "augment.kind": ("none", "diffaugment", "ada"),
                "architecture": latent,
-               "precision": ("fp32", "bf16")}
+               "precision": PRECISIONS}
     flat = cfg.flat()
     for key, allowed in choices.items():
         if flat[key] not in allowed:
@@ -240,8 +242,10 @@ def _check(cfg: TrainConfig) -> None:
     from gankd.features import check_judge
     from gankd.metrics import parse_metrics
     from gankd.nets.stylegan2 import NOISE_MODES
+    from gankd.train.loggers import logger_names
 
     device_named(cfg.device)
+    logger_names(cfg.logger)
     parse_metrics(cfg.eval.metrics)
     check_judge(cfg.eval.features)
     if cfg.eval.noise not in NOISE_MODES:

@@ -40,8 +40,9 @@ def reconstruction_errors(targets: torch.Tensor, images: torch.Tensor, perceptua
 
 
 def project(G, targets: torch.Tensor, perceptual: Extractor, steps: int = 200, space: str = "w+",
-            perceptual_weight: float = 1.0, lr: float = 0.05) -> Projection:
-    """Invert `targets` ([N, C, R, R] in [-1, 1], G's resolution and channels) into G's W or W+."""
+            perceptual_weight: float = 1.0, lr: float = 0.05, label: str = "projecting") -> Projection:
+    """Invert `targets` ([N, C, R, R] in [-1, 1], G's resolution and channels) into G's W or W+,
+    reporting progress as `label` (a bar on a terminal, two lines elsewhere)."""
     if space not in SPACES:
         raise GankdError(f"inversion space must be one of {', '.join(SPACES)}, not {space!r}")
     if steps < 0:
@@ -64,7 +65,7 @@ def project(G, targets: torch.Tensor, perceptual: Extractor, steps: int = 200, s
 
     start = errors(w)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
-    for step in progress(range(steps), "projecting", unit="step"):
+    for step in progress(range(steps), label, unit="step", lines=2):
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         pixel, dist = reconstruction_errors(targets, render(w), perceptual, grad=True)

@@ -1,7 +1,7 @@
 """The layout of a run folder, known in one place: wherever a checkpoint is read, a run folder
 stands for its newest checkpoint (and a pretrained folder, `gankd.pretrained`, for its model file).
 
-    RUN/config.yaml, commands.txt, metrics.jsonl, tb/, samples/*.png,
+    RUN/config.yaml, commands.txt, metrics.jsonl, tb/, wandb/ (logger=wandb), samples/*.png,
         checkpoints/step-NNNNNNN.safetensors, best.safetensors,
         .gankd-lock (while a process runs in it, gankd.lock)
 """

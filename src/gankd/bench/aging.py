@@ -48,7 +48,7 @@ TASKS = {
 ROWS = {"continuous": (), "groups": ("aging.groups={groups}",), "no-residual": ("aging.residual=none",),
         "separate": ("aging.estimator=separate",)}
 RUN = ("method=aging", "res=32", "batch=8", "steps=1000", "log_every=50", "sample_every=500", "checkpoint_every=250",
-       "keep=1")
+       "keep=1", "precision=fp32")  # fp32: the default before precision=auto, which the published results used
 REPORTED = ("l1_held", "l1_trained", "lpips_held", "judge_held", "judge_trained", "monotone", "unevenness", "kid_held")
 PAIRED = ("l1_held", "lpips_held", "judge_held", "unevenness")  # lower is better
 JUDGE_STEPS = 1500

@@ -30,7 +30,8 @@ from gankd.methods.distill import DISTILLERS
 
 REPORTED = ("fid", "kid", "l1", "psnr", "ssim", "lpips")
 PAIRED = ("fid", "l1", "lpips")  # lower is better (PSNR and SSIM are not paired-tested: higher is better)
-STUDENT = ("batch=4", "steps=1500", "log_every=50", "sample_every=100000", "checkpoint_every=250", "keep=1")
+STUDENT = ("batch=4", "steps=1500", "log_every=50", "sample_every=100000", "checkpoint_every=250", "keep=1",
+           "precision=fp32")  # fp32: the default before precision=auto, which the published results used
 ROWS = DISTILLERS
 PICTURE_INPUTS = 8
 TEACHERS_FILE = "teachers.json"

@@ -105,7 +105,8 @@ class D3T(Finetune):
         self.shots = self.shots.to(device)
         if self.w_shots is None:
             self.w_shots = project(nets.frozen["G_s"], self.shots, nets.frozen["perceptual"], self.options.invert_steps,
-                                   self.options.invert_space, self.options.perceptual_weight).w
+                                   self.options.invert_space, self.options.perceptual_weight,
+                                   label=f"d3t: inverting {len(self.shots)} shots").w
         self.w_shots = self.w_shots.to(device)
         D_s, group = nets.frozen["D_s"], nets.frozen["D_s"].cfg.mbstd_group
         self.shot_perceptual = nets.frozen["perceptual"].perceptual(self.shots)

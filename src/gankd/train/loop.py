@@ -25,6 +25,7 @@ from gankd.errors import TrainingError
 from gankd.families import FAMILIES
 from gankd.fileio import atomic_write
 from gankd.methods import Nets, recipe_class
+from gankd.precision import resolved
 from gankd.progress import progress
 from gankd.runs import CONFIG, checkpoints, record_command
 from gankd.train.batches import StepBatches
@@ -43,8 +44,10 @@ class TrainResult:
 
 def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Dist) -> TrainResult:
     """Train (or go on training from the checkpoint `resume`) until `cfg.steps`; rank 0 writes
-    `run_dir` (config.yaml, metrics, samples, checkpoints)."""
+    `run_dir` (config.yaml, metrics, samples, checkpoints). `cfg` gets the precision resolved for
+    the device, which the run stores."""
     dev = dist.device
+    cfg.precision, cfg.channels_last = resolved(cfg.precision, cfg.channels_last, dev)
     family_class = FAMILIES[recipe_class(cfg.method).family]
     data = family_class.dataset(cfg)
 
@@ -87,7 +90,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     if dist.main:  # only now: bad data, a bad source or bad eval settings leave nothing behind
         atomic_write(run_dir / CONFIG, to_yaml(cfg).encode())
         record_command(run_dir)
-    log = RunLog(run_dir, step, enabled=dist.main)
+    log = RunLog(run_dir, step, cfg.logger, cfg.to_dict(), enabled=dist.main)
     if dist.main and resume is None:
         log.samples(0, family.grid())
     batches = StepBatches(len(data), cfg.batch, cfg.seed, dist.rank, dist.world, start=step, stop=cfg.steps)
@@ -146,6 +149,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             timing = {"time/sec_per_step": (now - logged[0]) / (step - logged[1])}
             logged = (now, step)
             log.scalars(step, {**scalars, "kimg": images / 1000, "augment/p": augment.p, **timing})
+            log.status(step, cfg.steps, scalars)
         if step % cfg.sample_every == 0 or step == cfg.steps:
             log.samples(step, family.grid())
         if evaluator and (step % cfg.eval.every == 0 or step == cfg.steps):
@@ -157,7 +161,6 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
             if dist.main:
                 last_checkpoint = save_training_state(run_dir, step, images, cfg, nets, optimizers, parts, rngs,
                                                       cfg.keep)
-                log.status(step, cfg.steps, values)
             dist.barrier()
     log.close()
     found = checkpoints(run_dir)

@@ -22,6 +22,7 @@ from gankd.fileio import check_new_dir, megabytes, remove_partial_writes, storag
 from gankd.lock import FolderBusy, FolderLock, entries, holder
 from gankd.runs import CONFIG, checkpoints, logs, written_folders
 from gankd.train.dist import Dist, launcher_gone
+from gankd.train.loggers import check_available
 from gankd.train.loop import TrainResult, training_loop
 from gankd.train.state import ResumePoint, resume_point, set_aside
 
@@ -40,7 +41,7 @@ def resolve_run(config_file: str | Path | None = None, overrides: list[str] | No
         run_dir = Path(out) if out else Path("runs") / _slug(f"{cfg.method}-{cfg.data}-{cfg.res}")
         if check_folder:
             check_new_run(run_dir)
-        _check_world(cfg)
+        _check_launch(cfg)
         return cfg, run_dir, None
     if config_file is not None or out is not None:
         raise ConfigError("--resume takes the run's stored config and folder; drop --config/--out "
@@ -51,7 +52,7 @@ def resolve_run(config_file: str | Path | None = None, overrides: list[str] | No
         raise FolderBusy(f"{point.run_dir} is in use by {busy}; wait for it to end, or stop it")
     if point.checkpoint is None:  # nothing was kept: it starts again, and any setting may change
         cfg = resolve(base=read_yaml(point.run_dir / CONFIG), overrides=overrides)
-        _check_world(cfg)
+        _check_launch(cfg)
         return cfg, point.run_dir, point
     training = read_meta(point.checkpoint)["training"]
     stored = training["config"]
@@ -64,7 +65,7 @@ def resolve_run(config_file: str | Path | None = None, overrides: list[str] | No
     if training["step"] >= cfg.steps:
         raise ConfigError(f"{point.checkpoint} is at step {training['step']}, the run's end (steps={cfg.steps}); "
                           f"pass steps=N with N > {training['step']} to train longer")
-    _check_world(cfg)
+    _check_launch(cfg)
     return cfg, point.run_dir, point
 
 
@@ -77,8 +78,10 @@ def check_new_run(run_dir: Path) -> None:
     check_new_dir(run_dir)
 
 
-def _check_world(cfg: TrainConfig) -> None:
-    """Under torchrun, settings that depend on the process count, before any work."""
+def _check_launch(cfg: TrainConfig) -> None:
+    """Before any work: settings that depend on the process count under torchrun, and the logger's
+    package."""
+    check_available(cfg.logger)
     world = Dist.world_from_env()
     if cfg.batch % world:
         raise ConfigError(f"batch {cfg.batch} does not split evenly among {world} processes; "
