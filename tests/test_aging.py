@@ -169,7 +169,7 @@ def test_age_command_writes_progressions_gifs_and_estimates(aged_run, tmp_path, 
     code, out, err = run_cli("age", aged_run, "inter:chars=AB,weights=300,styles=normal,size=16", "--to", "100-500:100",
                              "--out", tmp_path / "aged")
     assert code == 0, err
-    files = sorted(p.name for p in (tmp_path / "aged").iterdir())
+    files = sorted(p.name for p in (tmp_path / "aged").iterdir() if not p.name.startswith("."))
     assert files == ["ages.csv", "inter-00000-A.gif", "inter-00000-A.png", "inter-00001-B.gif", "inter-00001-B.png",
                      "progressions.png"]
     gif = Image.open(tmp_path / "aged" / "inter-00000-A.gif")

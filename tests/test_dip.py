@@ -190,7 +190,7 @@ def test_generate_draws_variations_and_interpolations_of_real_images(split, tmp_
     code, out, _ = run_cli("generate", run.checkpoint, "--seeds", "0-2", "--prior-image", shots[0], "--prior-image",
                            shots[1], "--interpolate", "4", "--out", tmp_path / "o", "--noise", "const")
     assert code == 0
-    names = sorted(p.stem for p in (tmp_path / "o").iterdir())
+    names = sorted(p.stem for p in (tmp_path / "o").glob("*.png"))
     assert names == sorted(f"interp{k:02d}-seed{s:04d}" for k in range(4) for s in range(3))
     from PIL import Image
 

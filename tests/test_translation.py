@@ -186,7 +186,7 @@ def test_translate_and_evaluate_a_translation_model_and_refuse_the_wrong_family(
     result = train(overrides=["data=glyphs-bold", "method=pix2pix", "steps=1", *TINY], out=tmp_path / "run")
     code, out, err = run_cli("translate", tmp_path / "run", "glyphs-bold", "--out", tmp_path / "t")
     assert code == 0, err
-    pngs = [p for p in (tmp_path / "t").iterdir() if p.name != "side-by-side.png"]
+    pngs = [p for p in (tmp_path / "t").glob("*.png") if p.name != "side-by-side.png"]
     assert len(pngs) == len(open_translation("glyphs-bold").test[0]) and (tmp_path / "t" / "side-by-side.png").is_file()
     code, _, err = run_cli("evaluate", tmp_path / "run", "--ref", "glyphs-bold", "--out", tmp_path / "e")
     assert code == 0, err

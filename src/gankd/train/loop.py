@@ -58,9 +58,7 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for net in nets.all():
         net.to(dev)
-        for t in [*net.parameters(), *net.buffers()]:  # Module.to(memory_format) rejects 5-D weights
-            if t.dim() == 4:
-                t.data = t.data.contiguous(memory_format=memory)
+    lay_out(nets, memory)
     nets.train_mode()
     trainable = recipe.trainable(nets)
 
@@ -153,7 +151,9 @@ def training_loop(cfg: TrainConfig, run_dir: Path, resume: Path | None, dist: Di
         if step % cfg.sample_every == 0 or step == cfg.steps:
             log.samples(step, family.grid())
         if evaluator and (step % cfg.eval.every == 0 or step == cfg.steps):
+            lay_out(nets, torch.contiguous_format)  # as a loaded checkpoint is: `gankd evaluate`'s numbers exactly
             scores = evaluator(family)
+            lay_out(nets, memory)
             log.scalars(step, scores)
             evaluator.keep_best(scores, step, nets)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -187,3 +187,12 @@ def set_rates(optimizers: dict, factor: float) -> None:
     for optimizer in optimizers.values():
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
+
+
+def lay_out(nets: Nets, memory: torch.memory_format) -> None:
+    """Every 4-D parameter and buffer of the networks in `memory` layout (channels_last makes bf16
+    convolutions fast on CPUs; Module.to(memory_format) would reject StyleGAN2's 5-D weights)."""
+    for net in nets.all():
+        for t in [*net.parameters(), *net.buffers()]:
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=memory)
