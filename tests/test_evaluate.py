@@ -10,6 +10,7 @@ from safetensors import safe_open
 
 from gankd.checkpoint import load_checkpoint
 from gankd.data.cache import file_digest
+from gankd.devices import cpu_threads
 from gankd.data.spec import open_source
 from gankd.features.domain import SHIPPED
 from gankd.train import train
@@ -111,7 +112,9 @@ def test_training_evaluates_logs_and_keeps_the_best(tmp_path, run_cli):
     assert meta["kid"] == min(line["eval/kid"] for line in evals)
     assert "lowest kid[domain:" in meta["selected_by"] and "optimistic" in meta["selected_by"]
     # A run folder is evaluated at its last checkpoint, as the training's own evaluation did.
-    code, _, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24", "--out", tmp_path / "e")
+    with cpu_threads(1):  # the run's thread count (TINY): the same sums, so the same numbers
+        code, _, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24",
+                               "--out", tmp_path / "e")
     assert code == 0, err
     assert report(tmp_path / "e")["target_path"].endswith("step-0000004.safetensors")
     assert report(tmp_path / "e")["metrics"]["kid"]["value"] == evals[-1]["eval/kid"]  # the same samples, exactly
@@ -144,8 +147,9 @@ def test_a_recipes_prior_reaches_every_sampler(tmp_path, run_cli, monkeypatch):
     expected = to_uint8(G(-seed_latents(range(4), G.cfg.z_dim), None, noise_mode="const"))
     assert np.array_equal(sample(ckpt.path, [0, 1, 2, 3]), expected)
     assert not np.array_equal(sample(ckpt.path, [0, 1, 2, 3], prior=Normal()), expected)
-    code, out, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24",
-                             "--out", tmp_path / "e")
+    with cpu_threads(1):
+        code, out, err = run_cli("evaluate", run, "--ref", DATA_OF_TINY, "--metrics", "kid", "--n", "24",
+                                 "--out", tmp_path / "e")
     assert code == 0, err
     assert report(tmp_path / "e")["metrics"]["kid"]["value"] == trained
     code, out, _ = run_cli("info", ckpt.path)

@@ -302,8 +302,10 @@ def test_config_files_with_a_key_twice_and_bad_option_values_are_one_line(run_cl
 
 def test_the_thread_count_is_recorded_and_a_resume_with_another_warns(tmp_path, run_cli, threads):
     run = tmp_path / "run"
+    torch.set_num_threads(3)
     code, _, err = run_cli("train", *TINY, "steps=2", "checkpoint_every=2", "threads=1", "--out", run)
     assert code == 0, err
+    assert torch.get_num_threads() == 3  # the caller's count is given back (gankd.train is a library call too)
     training = load_checkpoint(run / "checkpoints" / "step-0000002.safetensors").meta["training"]
     assert (training["threads"], training["device"]) == (1, "cpu")
     code, _, err = run_cli("train", "--resume", run, "steps=3", "threads=2")

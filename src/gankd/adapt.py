@@ -26,6 +26,7 @@ from gankd.checkpoint import read_meta
 from gankd.comparison import CAPTION, comparison_picture
 from gankd.config import resolve
 from gankd.data.splits import MANIFEST
+from gankd.devices import cpu_threads
 from gankd.errors import ConfigError, GankdError, Interrupted, unknown
 from gankd.fileio import atomic_write, check_new_dir
 from gankd.images import save_png
@@ -69,8 +70,10 @@ def adapt(source: str | None = None, target: str | None = None, shots: int = 10,
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
             raise
         stored = resolve(base=read_training(checkpoint)[1])  # the run's own evaluation setup and seed
-        report = evaluate(checkpoint, str(split), FINAL_METRICS, features=stored.eval.features, n=plan["eval_n"],
-                          seed=stored.seed, out=out_dir / f"eval-step-{step}", noise=stored.eval.noise)
+        with cpu_threads(stored.threads):  # the run's thread count, as in its own evaluations
+            report = evaluate(checkpoint, str(split), FINAL_METRICS, features=stored.eval.features,
+                              n=plan["eval_n"], seed=stored.seed, out=out_dir / f"eval-step-{step}",
+                              noise=stored.eval.noise)
         write_summary(out_dir, plan, checkpoint, step, report)
         return report
 

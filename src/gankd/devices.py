@@ -1,6 +1,10 @@
-"""The torch device a user named, checked: one clear line instead of a CUDA traceback."""
+"""The torch device a user named, checked: one clear line instead of a CUDA traceback; and the
+CPU threads a piece of work runs with."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -29,3 +33,16 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
             raise GankdError(f"device cuda:{index}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
         device = torch.device("cuda", index)
     return device
+
+
+@contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to `count` (None: as it is) for a block of work, then given back:
+    a library call (`gankd.train`) leaves its caller's process as it found it."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -188,7 +188,7 @@ def bench_aging(tasks: str | None = None, rows: str | None = None, seeds: int = 
         judges = {task: out / "judges" / f"{task}.safetensors" for task in task_list}
         for task in task_list:  # each judge once, before the workers read it
             judge_of(base[task], judges[task])
-        done = run_all(aging_run, runs, jobs)
+        done = run_all(aging_run, runs, jobs, threads)
         reports = {}
         for task in task_list:
             reports[(task, "input unchanged")] = [evaluated(None, base[task], judges[task], out / "evals" / task / "input")]

@@ -87,15 +87,22 @@ def open_bench(out: Path, protocol: dict, threads: int | None) -> int:
     return stored["threads"]
 
 
-def run_all(work: Callable, runs: dict, jobs: int) -> dict:
+def run_all(work: Callable, runs: dict, jobs: int, threads: int) -> dict:
     """{key: work(*args)} for every key of `runs`, `jobs` at a time in spawned processes (no forked
-    torch state; each run sets its own thread count). `work` must be a module-level function."""
+    torch state), each with the bench's pinned thread count for all its work (training, and the
+    evaluations around it). `work` must be a module-level function."""
     if jobs == 1:
-        return {key: work(*args) for key, args in runs.items()}
+        from gankd.devices import cpu_threads
+
+        with cpu_threads(threads):
+            return {key: work(*args) for key, args in runs.items()}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    import torch
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
         futures = {key: pool.submit(work, *args) for key, args in runs.items()}
         return {key: future.result() for key, future in futures.items()}
 

@@ -186,7 +186,7 @@ def run_bench(out: Path, teacher_of: dict[str, str], width_list: list[int], row_
                         *extra]
             commands.append(f"gankd train --out {out / 'runs' / where} " + " ".join(settings))
             runs[(name, f"{row} w{width}", seed)] = (out / "runs" / where, settings, task[name], out / "evals" / where)
-    done = run_all(student_run, runs, jobs)
+    done = run_all(student_run, runs, jobs, threads)
     reports = {(name, "teacher"): [scored(teacher, task[name], out / "evals" / name / "teacher")]
                for name, teacher in teacher_of.items()}
     methods = [f"{row} w{width}" for width, row in itertools.product(width_list, row_list)]

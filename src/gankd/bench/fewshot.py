@@ -101,7 +101,7 @@ def bench_fewshot(methods: str | None = None, targets: str | None = None, seeds:
         threads = open_bench(out, {"source": source, "shots": shots, "settings": settings,
                                    "eval_samples": eval_samples}, threads or max(1, torch.get_num_threads() // jobs))
         return run_bench(out, method_list, target_list, seeds, source, shots,
-                         [f"threads={threads}", *PINNED, *settings], eval_samples, jobs)
+                         [f"threads={threads}", *PINNED, *settings], eval_samples, jobs, threads)
 
 
 def adapt_run(run: Path, source: str, split: Path, shots: int, method: str, settings: list[str], seed: int,
@@ -114,7 +114,7 @@ def adapt_run(run: Path, source: str, split: Path, shots: int, method: str, sett
 
 
 def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: int, source: str, shots: int,
-              settings: list[str], eval_samples: int, jobs: int = 1) -> Path:
+              settings: list[str], eval_samples: int, jobs: int, threads: int) -> Path:
     """Every (target, method, seed) run in a locked bench folder, `jobs` at a time, then the tables
     and pictures."""
     from gankd.comparison import comparison_picture
@@ -129,7 +129,7 @@ def run_bench(out: Path, method_list: list[str], target_list: list[str], seeds: 
             commands.append(f"gankd adapt --source {source} --target {splits[target]} --method {method} --seed {seed} "
                             f"--eval-n {eval_samples} --out {run} {' '.join(own)}".rstrip())
             runs[(target, method, seed)] = (run, source, splits[target], shots, method, own, seed, eval_samples)
-    done = run_all(adapt_run, runs, jobs)
+    done = run_all(adapt_run, runs, jobs, threads)
     reports, pictures = {}, {}
     for target in target_list:
         reports[(target, "source")] = []  # the unadapted source: the row every method must beat, first

@@ -156,7 +156,7 @@ def run_bench(out: Path, row_list: list[str], set_list: list[str], seeds: int, e
             commands.append(f"gankd train --out {run} " + " ".join(f"'{s}'" if " " in s or "|" in s else s
                                                                    for s in settings))
             runs[(name, row, seed)] = (run, settings)
-    done = run_all(train_run, runs, jobs)
+    done = run_all(train_run, runs, jobs, threads)
     reports = {(name, row): [done[(name, row, seed)] for seed in range(seeds)]
                for name, row in itertools.product(set_list, row_list)}
     rows, tests = summarize(reports, REPORTED), paired_tests(reports, row_list, PAIRED)

@@ -13,10 +13,9 @@ import re
 import shutil
 from pathlib import Path
 
-import torch
-
 from gankd.checkpoint import read_meta
 from gankd.config import ConfigError, TrainConfig, read_yaml, resolve
+from gankd.devices import cpu_threads
 from gankd.errors import Interrupted, OutputError, OutputExistsError, note, warn
 from gankd.fileio import check_new_dir, megabytes, remove_partial_writes, storage_error
 from gankd.lock import FolderBusy, FolderLock, entries, holder
@@ -99,8 +98,13 @@ def train(config_file: str | Path | None = None, overrides: list[str] | None = N
     process holds the run folder's lock (gankd.lock) for the whole run."""
     main = Dist.rank_from_env() == 0
     cfg, run_dir, point = resolve_run(config_file, overrides, out, resume, defaults, check_folder=main)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    with cpu_threads(cfg.threads):
+        return run_training(cfg, run_dir, point)
+
+
+def run_training(cfg: TrainConfig, run_dir: Path, point: ResumePoint | None) -> TrainResult:
+    """The run, holding its folder: stopped by Ctrl-C, a lost launcher or a full disk, one line that
+    says how to go on."""
     dist = Dist.start(cfg.device)
     try:
         with FolderLock(run_dir, "gankd train", enabled=dist.main):
