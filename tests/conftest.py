@@ -9,6 +9,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GANKD_QUIET"] = "1"
 os.environ.setdefault("GANKD_CACHE", str(Path(tempfile.gettempdir()) / "gankd-test-cache"))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N` shares the cores among N workers: one thread each
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def run_cli(capsys):
