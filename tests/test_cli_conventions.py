@@ -50,14 +50,28 @@ def test_shared_option_names(path, run_cli):
 def test_every_command_has_examples_that_parse(path):
     """Each example names this command and parses with its options (an option renamed without its
     example breaks here)."""
-    command, lines = COMMANDS[path], examples(COMMANDS[path])
+    lines = examples(COMMANDS[path])
     assert lines, f"{path}: no Examples section"
     for line in lines:
-        words = shlex.split(line)
-        start = words.index("gankd")
-        assert " ".join(words[start:start + len(path.split())]) == path, line
-        args = words[start + len(path.split()):]
-        command.make_context(path, args).close()  # raises on an unknown option, a missing value or a wrong type
+        assert parsed(line) == path, line
+
+
+def parsed(line: str) -> str:
+    """The command a `gankd ...` line runs, after parsing it with that command's options (raises on
+    an unknown option, a missing value or a wrong type)."""
+    words = shlex.split(line)
+    words = words[words.index("gankd"):]
+    path = max((p for p in COMMANDS if words[:len(p.split())] == p.split()), key=len)
+    COMMANDS[path].make_context(path, words[len(path.split()):]).close()
+    return path
+
+
+def test_the_commands_gankd_writes_for_users_parse():
+    """Command lines gankd prints into files (a model card's usage) use today's options."""
+    from gankd.pretrained import USAGE
+
+    for family, line in USAGE.items():
+        assert parsed(line.format(dir="model")).split()[1] in ("generate", "translate", "age"), family
 
 
 def test_version_and_help(run_cli):

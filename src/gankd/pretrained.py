@@ -30,7 +30,7 @@ CONFIG, CARD = "config.json", "README.md"
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 SET_BY_SAVE = ("format", "version", "arch", "config", "roles", "prior", "training", "source format")
 USAGE = {  # family -> the command that renders its outputs
-    "latent": "gankd generate {dir} --seeds 0-15 --grid samples.png",
+    "latent": "gankd generate {dir} --seeds 0-15 --out samples.png",
     "translation": "gankd translate {dir} IMAGES --out translated",
     "aging": "gankd age {dir} IMAGES --to 20,40,60 --out aged",
 }
