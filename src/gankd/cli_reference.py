@@ -70,7 +70,8 @@ def reference() -> str:
     lines = ["# Command line reference", "",
              "Made by `python -m gankd.cli_reference > docs/cli.md` from the command line itself (a test fails when "
              "they differ). Every command takes `-h`; `gankd --version` prints the version. The same idea has the same "
-             "name everywhere: the checkpoint is the first argument, the output is `--out` (refused if it exists, "
+             "name everywhere: the checkpoint a command works on is its first argument (a model in a role is "
+             "named by the role: `adapt --source`, `distill --teacher`), the output is `--out` (refused if it exists, "
              "unless `--force`; run and bench folders resume instead), a count is `--n`, the device is `--device` "
              "(default `auto`: a GPU when there is one).", ""]
     found = commands()
