@@ -35,7 +35,7 @@ from gankd.metrics import check_counts, parse_metrics
 from gankd.metrics.evaluate import evaluate
 from gankd.metrics.table import READING, markdown_table
 from gankd.methods import adapting_methods
-from gankd.runs import CONFIG, checkpoints
+from gankd.runs import ADAPT_FILE, CONFIG, PICTURE, REPORT, checkpoints
 
 # The base protocol of every few-shot method: the literature's (rosinality's StyleGAN2 train.py, which
 # CDC's train.py keeps; FreezeD's code: docs/fewshot.md has a line per setting with its source), with
@@ -46,7 +46,6 @@ ADAPT_DEFAULTS = {"batch": 4, "optim.g_lr": 0.002, "optim.d_lr": 0.002, "loss.r1
                   "ema.decay": 0.99778, "steps": 500, "checkpoint_every": 100, "sample_every": 100,
                   "eval.every": 100, "eval.metrics": "kid,fid,intra_lpips,copying", "eval.n": 500}
 FINAL_METRICS = "kid,fid,pr,intra_lpips,copying"
-ADAPT_FILE, PICTURE, REPORT = "adapt.json", "comparison.png", "report.md"
 
 
 def adapt(source: str | None = None, target: str | None = None, shots: int = 10, method: str = "d3t",

@@ -22,6 +22,7 @@ from gankd.generate import generate
 from gankd.images import save_png
 from gankd.metrics.evaluate import evaluate
 from gankd.metrics.table import READING, markdown_table, metric_rows
+from gankd.runs import PICTURE, REPORT
 
 GRIDS = {"emoji.png": "emoji", "emoji-animals.png": "emoji:group=animals,tone=none",
          "glyphs.png": "glyphs:char=g", "digits.png": "digits"}
@@ -69,6 +70,6 @@ def run_demo(out: str | Path, steps: int | None = None, force: bool = False) -> 
     for name, report in reports.items():
         scores = "; ".join(f"{metric} {value}" for metric, value, _ in metric_rows(report))
         yield f"{name} vs the {held_out} held-out animals: {scores}"
-    save_png(out / "comparison.png", comparison_picture(split, generators))
-    (out / "report.md").write_text(report_markdown(reports, steps or ADAPT_DEFAULTS["steps"]))
+    save_png(out / PICTURE, comparison_picture(split, generators))
+    (out / REPORT).write_text(report_markdown(reports, steps or ADAPT_DEFAULTS["steps"]))
     yield f"report with the comparison picture and the table: {out / 'report.md'}"

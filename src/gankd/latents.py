@@ -20,7 +20,7 @@ from gankd.checkpoint import Checkpoint, load_checkpoint
 from gankd.errors import ConfigError
 from gankd.fileio import atomic_write, new_file
 from gankd.generate import MAX_GRID, class_labels, sample
-from gankd.images import animation_bytes, grid, png_bytes, rgb, upscale_nearest
+from gankd.images import animation_bytes, grid, png_bytes, rgb, save_png, upscale_nearest
 from gankd.priors import Latents
 from gankd.seeds import parse_seeds
 
@@ -122,7 +122,7 @@ def style_mixing(ckpt_path: str | os.PathLike, rows: str, cols: str, out: str | 
     check_picture_size((len(rows) + 1) * (len(cols) + 1))
     path = new_file(out, force)
     tiles = mixing_tiles(latent_model(ckpt_path), rows, cols, layers, **sampling)
-    atomic_write(path, png_bytes(grid(upscale_nearest(tiles.reshape(-1, *tiles.shape[2:]), 64), cols=len(cols) + 1)))
+    save_png(path, grid(upscale_nearest(tiles.reshape(-1, *tiles.shape[2:]), 64), cols=len(cols) + 1))
     return path
 
 
@@ -218,5 +218,5 @@ def truncation_sweep(ckpt_path: str | os.PathLike, out: str | os.PathLike, seeds
     path = new_file(out, force)
     tiles = rgb(truncation_tiles(latent_model(ckpt_path), seeds, psis, **sampling))
     picture = headed_rows({f"seed {s}": row for s, row in zip(seeds, tiles)}, [f"psi {p:g}" for p in psis])
-    atomic_write(path, png_bytes(picture))
+    save_png(path, picture)
     return path

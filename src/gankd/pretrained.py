@@ -24,7 +24,7 @@ from gankd.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gankd.errors import CheckpointError, GankdError, OutputExistsError
 from gankd.fileio import atomic_write, check_new_dir
 from gankd.models import resolve_checkpoint
-from gankd.runs import CHECKPOINTS, CONFIG as RUN_CONFIG, METRICS, MODEL
+from gankd.runs import ADAPT_FILE, CHECKPOINTS, CONFIG as RUN_CONFIG, METRICS, MODEL, logged_rows
 
 CONFIG, CARD = "config.json", "README.md"
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
@@ -133,17 +133,13 @@ def run_metrics(path: Path, meta: dict) -> list[dict]:
         return []
     rows = []
     settings = meta.get("training", {}).get("config", {}).get("eval", {})
-    for line in (run / METRICS).read_text().splitlines() if (run / METRICS).is_file() else []:
-        try:
-            logged = json.loads(line)
-        except ValueError:  # the last line of a killed run may be cut off
-            continue
+    for logged in logged_rows(run):
         if logged.get("step") == step:
             rows += [{"metric": f"{key[5:]}[{settings.get('features', '?')}]", "value": value,
                       "samples": settings.get("n"), "reference": settings.get("ref") or meta.get("data"),
                       "from": str(run / METRICS)} for key, value in logged.items() if key.startswith("eval/")]
     final = run.parent / f"eval-step-{step}" / "metrics.json"
-    if (run.parent / "adapt.json").is_file() and final.is_file():
+    if (run.parent / ADAPT_FILE).is_file() and final.is_file():
         rows += report_rows(read_report(final))
     return rows
 

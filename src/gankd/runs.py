@@ -4,10 +4,14 @@ stands for its newest checkpoint (and a pretrained folder, `gankd.pretrained`, f
     RUN/config.yaml, commands.txt, metrics.jsonl, tb/, wandb/ (logger=wandb), samples/*.png,
         checkpoints/step-NNNNNNN.safetensors, best.safetensors,
         .gankd-lock (while a process runs in it, gankd.lock)
+
+A `gankd adapt` folder holds a run: OUT/adapt.json, split/, run/, eval-step-N/, comparison.png,
+report.md.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -22,6 +26,7 @@ BEST = "best.safetensors"
 MODEL = "model.safetensors"  # the checkpoint of a pretrained folder (gankd save-pretrained)
 COMMANDS = "commands.txt"  # every command that worked on the run, oldest first
 COMMAND_ENV = "GANKD_COMMAND"
+ADAPT_FILE, PICTURE, REPORT = "adapt.json", "comparison.png", "report.md"  # of an adapt folder
 _NAME = re.compile(r"step-(\d{7,})\.safetensors")
 
 
@@ -104,3 +109,16 @@ def recorded_commands(run_dir: Path) -> list[str]:
     """The lines of the run's commands.txt (none for a run made before gankd recorded them)."""
     path = Path(run_dir) / COMMANDS
     return path.read_text().splitlines() if path.is_file() else []
+
+
+def logged_rows(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's rows, one per logged step (an evaluation is a row of its own); the half-written
+    last line of a killed run is left out."""
+    path = Path(run_dir) / METRICS
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows

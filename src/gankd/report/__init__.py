@@ -14,8 +14,8 @@ from pathlib import Path
 from gankd.errors import DataError, OutputExistsError
 from gankd.fileio import atomic_write, new_file
 from gankd.report.bench import BENCH_FILE, bench_page, bench_runs, command_of, evaluations_of
-from gankd.report.run import ADAPT_FILE, run_page
-from gankd.runs import CONFIG, is_run
+from gankd.report.run import run_page
+from gankd.runs import ADAPT_FILE, CONFIG, is_run
 
 
 def write_report(folder: str | os.PathLike, out: str | os.PathLike | None = None, force: bool = False) -> Path:

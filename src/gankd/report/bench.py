@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gankd.bench.common import BENCH_FILE
 from gankd.report import html
-from gankd.report.run import ADAPT_FILE, read_json, run_folder
-from gankd.runs import CONFIG, checkpoints
+from gankd.report.run import read_json, run_folder
+from gankd.runs import ADAPT_FILE, CONFIG, checkpoints
 
 
 def bench_runs(bench: Path) -> list[Path]:

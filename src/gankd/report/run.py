@@ -13,9 +13,9 @@ from gankd.comparison import CAPTION
 from gankd.errors import DataError
 from gankd.report import html
 from gankd.report.svg import line_plot
-from gankd.runs import CONFIG, METRICS, SAMPLES, checkpoints, recorded_commands
+from gankd.runs import (ADAPT_FILE, CONFIG, METRICS, PICTURE, SAMPLES, checkpoints, logged_rows,
+                        recorded_commands)
 
-ADAPT_FILE, PICTURE = "adapt.json", "comparison.png"  # gankd.adapt's names (not imported: it pulls in torch)
 MAX_GRIDS = 12  # sample grids shown, evenly spaced over the run, the last always among them
 MAX_POINTS = 1500  # points of a curve, evenly spaced
 NAMES = {"fid": "FID", "kid": "KID", "intra_lpips": "intra-LPIPS", "copying": "copying C_T", "l1": "L1",
@@ -36,7 +36,7 @@ def run_page(folder: Path, evaluations: list[Path] = (), bench_command: str | No
     run = run_folder(folder)
     config = (run / CONFIG).read_text() if (run / CONFIG).is_file() else ""
     settings = _yaml(config, run / CONFIG)
-    logged = read_logged(run)
+    logged = logged_rows(run)
     step = max([s for s, _ in checkpoints(run)] + [row["step"] for row in logged], default=0)
     subtitle = (f"{settings.get('method', '?')} on {settings.get('data', '?')}, {settings.get('res', '?')} px, "
                 f"step {step} of {settings.get('steps', '?')}")
@@ -74,18 +74,6 @@ def command_section(recorded: list[str], bench_command: str | None) -> str:
     if bench_command and bench_command not in recorded:
         parts.append("<p>The bench's command for this run alone (its commands.txt):</p>" + html.pre(bench_command, "wrap"))
     return "".join(parts) or "<p>not recorded (the run was made before gankd recorded its commands)</p>"
-
-
-def read_logged(run: Path) -> list[dict]:
-    """metrics.jsonl's rows (one per logged step; an evaluation is a row of its own)."""
-    path = run / METRICS
-    rows = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:  # the half-written last line of a killed run
-            continue
-    return rows
 
 
 def read_json(path: Path) -> dict:
